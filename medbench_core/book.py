@@ -1,0 +1,143 @@
+"""Execute section notebooks with papermill and build the Jupyter Book (1.x). The build itself never trains."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from .experiments import get_section, list_sections, validate_section_params
+from .models import get_arch, list_archs
+from .pretrain import describe_inits
+from .profiles import get_profile, list_profiles
+from .stats import ALPHA
+from .tasks import create_task, list_tasks
+
+log = logging.getLogger("medbench")
+
+
+def find_root(start: str | os.PathLike | None = None) -> Path:
+    """The medbench checkout holding ``_toc.yml`` and ``notebooks/`` (searched upwards from ``start``)."""
+    here = Path(start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "_toc.yml").exists() and (d / "notebooks").is_dir():
+            return d
+    raise FileNotFoundError(
+        f"no medbench checkout found at or above {here}: `medbench run` and `medbench book` need the repository "
+        "(its notebooks/ and _toc.yml). Run them from a clone, or pass --root.")
+
+
+def execute_section(section: str, *, profile: str, output: str | os.PathLike, root: str | os.PathLike | None = None,
+                    results_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+                    parameters: dict | None = None, log_output: bool = False) -> Path:
+    """Run a section notebook through papermill with ``profile`` and ``parameters``; write the executed copy to
+    ``output`` (atomically: a failed run leaves the previous copy in place). Names are validated first."""
+    import papermill as pm
+
+    root = find_root(root)
+    sec = get_section(section)
+    params = {"profile": profile, **(parameters or {})}
+    validate_section_params(section, profile=profile, tasks=params.get("tasks"), inits=params.get("inits"),
+                            arch=params.get("arch"), num_seeds=params.get("num_seeds"),
+                            device=params.get("device", "auto"))
+    params["results_dir"] = str(Path(results_dir or root / "results").resolve())
+    if cache_dir is not None:
+        params["cache_dir"] = str(Path(cache_dir).resolve())
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.ipynb")
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(root / "notebooks" / sec.notebook), str(tmp), parameters=params, cwd=str(root),
+                            kernel_name="python3", progress_bar=False, log_output=log_output)
+    except BaseException:
+        if tmp.exists():
+            failed = output.with_name(f"{output.stem}.failed.ipynb")
+            os.replace(tmp, failed)
+            log.error("the executed notebook with the error is kept at %s", failed)
+        raise
+    os.replace(tmp, output)
+    log.info("executed %s (%s profile) in %.0f s -> %s", sec.notebook, profile, time.perf_counter() - t0, output)
+    return output
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for _, r in df.iterrows():
+        lines.append("| " + " | ".join(str(r[c]).replace("|", "\\|") for c in cols) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_generated_pages(root: Path, profile: str) -> None:
+    """Markdown tables for the methods page, generated from the registries (``book/generated/``)."""
+    out = root / "book" / "generated"
+    out.mkdir(parents=True, exist_ok=True)
+    tasks = []
+    for name in list_tasks():
+        t = create_task(name, profile)
+        p = t.protocol
+        tasks.append({"task": f"`{name}`", "title": t.display_name, "stands for": t.analog_of, "kind": t.kind,
+                      "metric": t.metric, "classes": ", ".join(t.classes),
+                      "train / val / test": " / ".join(map(str, t.sizes)), "image size": f"{p.image_size} px"})
+    protocol = []
+    for name in list_tasks():
+        p = create_task(name, profile).protocol
+        protocol.append({"task": f"`{name}`", "optimizer": p.optimizer, "lr": p.lr, "batch": p.batch_size,
+                         "max epochs": p.max_epochs, "early stop (epochs)": p.patience,
+                         "schedule": f"{p.scheduler} (×{p.lr_factor} after {p.lr_patience})"
+                         if p.scheduler == "plateau" else p.scheduler, "loss": p.loss, "runs": p.num_runs})
+    sections = [{"section": f"`{s}`", "title": get_section(s).title, "tasks": ", ".join(get_section(s).tasks),
+                 "inits": ", ".join(get_section(s).inits), "baseline": get_section(s).baseline}
+                for s in list_sections()]
+    profiles = [{"profile": f"`{n}`", "description": get_profile(n).description,
+                 "image size": get_profile(n).image_size or "task's own", "max epochs": get_profile(n).max_epochs
+                 or "task's own", "runs": get_profile(n).num_runs or "task's own"} for n in list_profiles()]
+    archs = [{"arch": f"`{a}`", "family": get_arch(a).family, "description": get_arch(a).description}
+             for a in list_archs()]
+    inits = pd.DataFrame(describe_inits("test_resnet", profile))
+    inits["init"] = inits["init"].map(lambda s: f"`{s}`")
+    pages = {
+        "tasks.md": pd.DataFrame(tasks), "protocol.md": pd.DataFrame(protocol), "inits.md": inits,
+        "sections.md": pd.DataFrame(sections), "profiles.md": pd.DataFrame(profiles), "archs.md": pd.DataFrame(archs),
+    }
+    for name, df in pages.items():
+        (out / name).write_text(_md_table(df))
+    (out / "stats.md").write_text(
+        f"Significance level {ALPHA}; sample standard deviation (ddof = 1); Student's independent two-sample t-test "
+        "(pooled variance, two-sided).\n")
+    (out / "build_info.json").write_text(json.dumps({"profile": profile}))
+
+
+def build_book(profile: str = "demo", *, root: str | os.PathLike | None = None,
+               results_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+               sections=None, output_dir: str | os.PathLike | None = None, log_output: bool = False) -> Path:
+    """Execute every section notebook on ``profile`` (training only what the results store lacks), write the
+    generated pages, then build the HTML book with Jupyter Book 1.x. Returns the ``html`` folder."""
+    root = find_root(root)
+    get_profile(profile)
+    for s in sections or list_sections():
+        sec = get_section(s)
+        execute_section(s, profile=profile, output=root / "book" / "executed" / sec.notebook, root=root,
+                        results_dir=results_dir, cache_dir=cache_dir, log_output=log_output)
+    write_generated_pages(root, profile)
+    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
+    if jb is None:
+        raise RuntimeError("jupyter-book is not installed: `pip install 'jupyter-book>=1.0.4,<2'` "
+                           "(or `make book`, which installs everything)")
+    cmd = [jb, "build", str(root)]
+    if output_dir is not None:
+        cmd += ["--path-output", str(output_dir)]
+    t0 = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"jupyter-book build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    html = Path(output_dir or root) / "_build" / "html"
+    log.info("built the book in %.0f s -> %s", time.perf_counter() - t0, html / "index.html")
+    return html

@@ -1,0 +1,129 @@
+"""The ``medbench`` command line: thin verbs over the package.
+
+    medbench list tasks|inits|sections|profiles|archs
+    medbench run SECTION --profile smoke|demo [--tasks ...] [--inits ...] [--seeds N] [--device D]
+    medbench book [--profile demo]
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from ._registry import UnknownNameError
+
+
+def _csv(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _cmd_list(args) -> int:
+    import pandas as pd
+
+    from .experiments import get_section, list_sections
+    from .models import get_arch, list_archs
+    from .pretrain import get_init, list_inits
+    from .profiles import get_profile, list_profiles
+    from .tasks import get_task_spec, list_tasks
+
+    what = args.what
+    if what == "tasks":
+        rows = [{"task": n, "title": get_task_spec(n).display_name, "stands for": get_task_spec(n).analog_of,
+                 "metric": get_task_spec(n).metric} for n in list_tasks()]
+    elif what == "inits":
+        rows = [{"init": n, "label": get_init(n).label, "stands for": get_init(n).paper_analog,
+                 "recipe": " -> ".join(get_init(n).stages) or "none"} for n in list_inits()]
+    elif what == "sections":
+        rows = [{"section": n, "notebook": get_section(n).notebook, "title": get_section(n).title}
+                for n in list_sections()]
+    elif what == "profiles":
+        rows = [{"profile": n, "description": get_profile(n).description} for n in list_profiles()]
+    else:
+        rows = [{"arch": n, "family": get_arch(n).family, "description": get_arch(n).description}
+                for n in list_archs()]
+    with pd.option_context("display.max_colwidth", 90, "display.width", 200):
+        print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from .book import execute_section, find_root
+    from .experiments import get_section
+
+    root = find_root(args.root)
+    sec = get_section(args.section)
+    params = {"progress": False}
+    for key in ("tasks", "inits", "arch", "num_seeds", "device"):
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
+    results = Path(args.results_dir) if args.results_dir else root / "results"
+    output = Path(args.output) if args.output else results / "executed" / args.profile / sec.notebook
+    out = execute_section(args.section, profile=args.profile, output=output, root=root, results_dir=results,
+                          cache_dir=args.cache_dir, parameters=params, log_output=args.verbose)
+    print(f"executed notebook: {out}\nresults store: {results}")
+    return 0
+
+
+def _cmd_book(args) -> int:
+    from .book import build_book
+
+    html = build_book(args.profile, root=args.root, results_dir=args.results_dir, cache_dir=args.cache_dir,
+                      log_output=args.verbose)
+    print(f"book: {html / 'index.html'}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="medbench", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    ls = sub.add_parser("list", help="list registered names")
+    ls.add_argument("what", choices=["tasks", "inits", "sections", "profiles", "archs"])
+    ls.set_defaults(func=_cmd_list)
+
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--profile", default="demo", help="smoke | demo | colab | paper (default: demo)")
+    common.add_argument("--results-dir", help="results store (default: results/ in the checkout)")
+    common.add_argument("--cache-dir", help="generated data and pre-training checkpoints "
+                                            "(default: $MEDBENCH_CACHE or ~/.cache/medbench)")
+    common.add_argument("--root", help="the medbench checkout (default: found from the current directory)")
+    common.add_argument("-v", "--verbose", action="store_true", help="stream the notebook's output")
+
+    run = sub.add_parser("run", parents=[common], help="execute a section notebook through papermill")
+    run.add_argument("section", help="a section name, see `medbench list sections`")
+    run.add_argument("--tasks", type=_csv, help="comma-separated task names (default: the section's)")
+    run.add_argument("--inits", type=_csv, help="comma-separated init names (default: the section's)")
+    run.add_argument("--arch", help="architecture (default: the section's)")
+    run.add_argument("--seeds", dest="num_seeds", type=int, help="runs per (task, init) (default: the profile's)")
+    run.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
+    run.add_argument("--output", help="where to write the executed notebook")
+    run.set_defaults(func=_cmd_run)
+
+    book = sub.add_parser("book", parents=[common], help="execute every section, then build the book")
+    book.set_defaults(func=_cmd_book)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="medbench: %(message)s", stream=sys.stderr)
+    try:
+        return args.func(args)
+    except (UnknownNameError, ValueError, FileNotFoundError) as e:
+        print(f"medbench: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        if type(e).__name__ != "PapermillExecutionError":
+            raise
+        print(f"medbench: error: the notebook failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
+              "medbench: the executed copy with the traceback is kept next to the output as *.failed.ipynb",
+              file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("medbench: interrupted; finished runs are kept in the results store", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

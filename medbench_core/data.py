@@ -1,0 +1,155 @@
+"""Task data: cached uint8 arrays on disk, in-memory batch loaders with train-only augmentation.
+
+Preparation is offline and idempotent: generated (synthetic) splits are written once to the cache as ``.npz``
+(atomically) and only read afterwards.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import synthetic
+from .tasks import CLASSIFICATION, TaskSpec
+
+SPLITS = ("train", "val", "test")
+
+
+def get_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+    """Where generated data and pre-training checkpoints live: the argument, ``$MEDBENCH_CACHE`` or
+    ``~/.cache/medbench``."""
+    path = Path(cache_dir or os.environ.get("MEDBENCH_CACHE") or Path.home() / ".cache" / "medbench")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
+    """Write ``path`` so that it either holds all arrays or does not exist (write to a temp file, then rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def _cached(cache: Path, kind: str, params: dict, make) -> dict[str, np.ndarray]:
+    params = {"kind": kind, "generator_version": synthetic.GENERATOR_VERSION, **params}
+    key = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()[:16]
+    path = cache / "data" / f"{kind}-{key}.npz"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_save_npz(path, **make())
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+@dataclass
+class SplitData:
+    """One split in memory: uint8 ``images`` (n, C, S, S) and ``targets`` (labels (n, K) or masks (n, 1, S, S))."""
+
+    images: np.ndarray
+    targets: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+def load_task_data(task: TaskSpec, cache_dir=None) -> dict[str, SplitData]:
+    """Train/val/test arrays of a task, generated once and cached. Each split uses its own seed, so splits never
+    share an image.
+
+    Example:
+        >>> from medbench_core.tasks import create_task
+        >>> len(load_task_data(create_task("syn_txc", "smoke"))["train"])
+        30
+    """
+    if not task.synthetic:
+        raise NotImplementedError(f"task {task.name!r} reads a real dataset; its loader is not part of this build")
+    cache = get_cache_dir(cache_dir)
+    g = task.generator
+    size = task.protocol.image_size
+    target = "cavity" if task.name == "syn_txc" else None
+    out = {}
+    for i, split in enumerate(SPLITS):
+        params = dict(n=task.sizes[i], size=size, seed=g["seed"] * 1000 + i, site=g["site"],
+                      prevalence=g["prevalence"], target=target, target_prevalence=g.get("target_prevalence"))
+        if task.name == "syn_pxs":  # every image carries a pneumothorax
+            params.update(target="pneumothorax")
+        arr = _cached(cache, "chest", params, lambda p=params: synthetic.chest_xrays(**p))
+        images = arr["images"][:, None]  # (n, 1, S, S)
+        if task.kind == CLASSIFICATION:
+            idx = [synthetic.CHEST_FINDINGS.index(c) for c in task.classes]
+            targets = arr["labels"][:, idx]
+        else:
+            targets = arr["lungs" if task.name == "syn_lxs" else "pneumothorax"][:, None]
+        out[split] = SplitData(images, targets)
+    return out
+
+
+def load_pretrain_data(source: str, n: int, size: int, seed: int, cache_dir=None) -> SplitData:
+    """Pre-training images: ``natural`` (coarse labels, "ImageNet-like"), ``natural_fine`` (fine labels,
+    "iNat-like") or ``chest`` (five findings, site A, the in-domain source). All SYNTHETIC."""
+    cache = get_cache_dir(cache_dir)
+    if source in ("natural", "natural_fine"):
+        arr = _cached(cache, "natural", dict(n=n, size=size, seed=seed),
+                      lambda: synthetic.natural_images(n, size, seed))
+        return SplitData(arr["images"], arr["coarse" if source == "natural" else "fine"])
+    if source == "chest":
+        params = dict(n=n, size=size, seed=seed, site="A", prevalence=0.3, target=None, target_prevalence=None)
+        arr = _cached(cache, "chest", params, lambda: synthetic.chest_xrays(**params))
+        return SplitData(arr["images"][:, None], arr["labels"][:, :5])
+    raise ValueError(f"unknown pre-training source {source!r}; valid: natural, natural_fine, chest")
+
+
+class BatchLoader:
+    """Seeded mini-batches from in-memory uint8 arrays, as float tensors normalised with ``mean``/``std``.
+
+    Grey images are repeated to 3 channels (as the papers feed X-rays to ImageNet models). With ``train=True`` the
+    order is shuffled each epoch and a random horizontal flip and a shift of up to ``size // 16`` px are applied to
+    images and masks alike; validation and test data are never augmented.
+    """
+
+    def __init__(self, data: SplitData, batch_size: int, *, train: bool, seed: int = 0,
+                 mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), target_dtype=torch.float32):
+        self.data, self.batch_size, self.train = data, batch_size, train
+        self.gen = torch.Generator().manual_seed(seed)
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.images = torch.from_numpy(data.images)
+        self.targets = torch.from_numpy(data.targets).to(target_dtype)
+        self.is_mask = data.targets.ndim == 4
+
+    def __len__(self) -> int:
+        n = len(self.data)
+        return n // self.batch_size if self.train and n >= self.batch_size else -(-n // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.data)
+        order = torch.randperm(n, generator=self.gen) if self.train else torch.arange(n)
+        for b in range(len(self)):
+            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
+            x = self.images[idx].float().div_(255)
+            if x.shape[1] == 1:
+                x = x.expand(-1, 3, -1, -1)
+            y = self.targets[idx]
+            if self.train:
+                x, y = self._augment(x, y)
+            yield (x - self.mean) / self.std, y
+
+    def _augment(self, x, y):
+        flip = torch.rand(len(x), generator=self.gen) < 0.5
+        x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+        if self.is_mask:
+            y = torch.where(flip.view(-1, 1, 1, 1), y.flip(-1), y)
+        m = max(1, x.shape[-1] // 16)
+        dy, dx = (int(v) for v in torch.randint(-m, m + 1, (2,), generator=self.gen))
+        x = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))  # one shift per batch keeps this vectorised
+        if self.is_mask:
+            y = torch.roll(y, shifts=(dy, dx), dims=(-2, -1))
+        return x, y

@@ -1,0 +1,294 @@
+"""Runs and grids: one flat RunConfig per fine-tuning run, cached in the results store by its hash, and the
+registry of paper sections with their default grids."""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from . import __version__, synthetic
+from ._registry import Registry, UnknownNameError
+from .data import BatchLoader, SplitData, load_task_data
+from .engine import evaluate, fit, make_loss, resolve_device, seed_everything
+from .models import create_model, list_archs
+from .pretrain import get_init_checkpoint, init_fingerprint, list_inits
+from .profiles import get_profile, list_profiles
+from .results import ResultsStore, git_sha
+from .tasks import CLASSIFICATION, create_task, list_tasks
+
+log = logging.getLogger("medbench")
+
+# Fields that say where or why a run happened, not what it computes: left out of the hash so the same run is
+# shared by every section and device that asks for it.
+_NOT_HASHED = ("section", "device")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines one fine-tuning run, as plain values (its dict is hashed, stored and shown)."""
+
+    section: str
+    task: str
+    init: str
+    arch: str
+    seed: int
+    fraction: float
+    profile: str
+    init_checkpoint: str | None  # hash of the pre-training checkpoint (None for scratch)
+    image_size: int
+    n_train: int
+    n_val: int
+    n_test: int
+    optimizer: str
+    lr: float
+    weight_decay: float
+    batch_size: int
+    max_epochs: int
+    patience: int
+    scheduler: str
+    lr_factor: float
+    lr_patience: int
+    loss: str
+    data_version: str  # "generated-vN" for synthetic tasks; the dataset's manifest version otherwise
+    device: str = "auto"
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def config_hash(self) -> str:
+        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED}
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def make_run_config(section: str, task: str, init: str, arch: str, seed: int, profile: str, *,
+                    fraction: float = 1.0, device: str = "auto", **overrides) -> RunConfig:
+    """The RunConfig of one run, with the task's protocol scaled by ``profile``; ``overrides`` replace protocol
+    fields (e.g. ``lr=1e-3``).
+
+    Example:
+        >>> make_run_config("domain-adaptation", "syn_txc", "scratch", "test_resnet", 0, "smoke").max_epochs
+        2
+    """
+    spec = create_task(task, profile)
+    if init not in list_inits():
+        raise UnknownNameError(f"unknown init {init!r}; valid inits: {', '.join(list_inits())}")
+    if arch not in list_archs():
+        raise UnknownNameError(f"unknown arch {arch!r}; valid archs: {', '.join(list_archs())}")
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    p = dataclasses.asdict(spec.protocol)
+    p.pop("num_runs")
+    bad = [k for k in overrides if k not in p]
+    if bad:
+        raise ValueError(f"unknown protocol fields {bad}; valid fields: {', '.join(p)}")
+    p.update(overrides)
+    n_train, n_val, n_test = spec.sizes
+    return RunConfig(section=section, task=task, init=init, arch=arch, seed=int(seed), fraction=float(fraction),
+                     profile=profile, init_checkpoint=init_fingerprint(init, arch, profile),
+                     n_train=n_train, n_val=n_val, n_test=n_test, device=device,
+                     data_version=f"generated-v{synthetic.GENERATOR_VERSION}" if spec.synthetic else "", **p)
+
+
+def _train_subset(data: SplitData, fraction: float) -> SplitData:
+    """The first ceil(fraction * n) images of a fixed permutation of the training split: nested across fractions,
+    independent of the run's seed; validation and test are never subsampled."""
+    if fraction >= 1:
+        return data
+    order = np.random.default_rng(0).permutation(len(data))
+    keep = np.sort(order[: max(1, math.ceil(fraction * len(data)))])
+    return SplitData(data.images[keep], data.targets[keep])
+
+
+def run_one(cfg: RunConfig, store: ResultsStore, *, cache_dir=None, progress: bool | None = None) -> tuple[
+        pd.DataFrame, bool]:
+    """Run ``cfg`` unless the store already has it; returns (its rows, whether they came from the store)."""
+    h = cfg.config_hash()
+    if store.has(h):
+        return store.rows(h), True
+    t0 = time.perf_counter()
+    task = create_task(cfg.task, cfg.profile)
+    task = dataclasses.replace(task, protocol=dataclasses.replace(task.protocol, image_size=cfg.image_size),
+                               sizes=(cfg.n_train, cfg.n_val, cfg.n_test))
+    data = load_task_data(task, cache_dir)
+    ckpt = get_init_checkpoint(cfg.init, cfg.arch, cfg.profile, cache_dir=cache_dir, device=cfg.device,
+                               progress=progress)
+    device = resolve_device(cfg.device)
+    seed_everything(cfg.seed)
+    model = create_model(cfg.arch, task, checkpoint=ckpt)
+    train = _train_subset(data["train"], cfg.fraction)
+    loaders = {
+        "train": BatchLoader(train, cfg.batch_size, train=True, seed=cfg.seed),
+        "val": BatchLoader(data["val"], 256, train=False),
+        "test": BatchLoader(data["test"], 256, train=False),
+    }
+    result = fit(model, loaders["train"], loaders["val"], task, device=device, optimizer=cfg.optimizer, lr=cfg.lr,
+                 weight_decay=cfg.weight_decay, max_epochs=cfg.max_epochs, patience=cfg.patience,
+                 scheduler=cfg.scheduler, lr_factor=cfg.lr_factor, lr_patience=cfg.lr_patience, loss=cfg.loss,
+                 progress=progress, desc=f"{cfg.task} {cfg.init} seed {cfg.seed}")
+    loss_fn = make_loss(cfg.loss)
+    metric = task.metric
+    values, cases = [], {}
+    for split in ("val", "test"):
+        ev = evaluate(model, loaders[split], loss_fn, task, device)
+        values += [(split, metric, ev[metric]), (split, "loss", ev["loss"])]
+        if task.kind == CLASSIFICATION and len(task.classes) > 1:
+            values += [(split, f"auc:{c}", v) for c, v in ev["per_class"].items()]
+        cases.update({f"{split}_{k}": v for k, v in ev["cases"].items()})
+    values += [("train", "epochs_run", result.epochs_run), ("train", "best_epoch", result.best_epoch),
+               ("train", "n_images", len(train))]
+    wall = time.perf_counter() - t0
+    rows = pd.DataFrame([{
+        "section": cfg.section, "task": cfg.task, "init": cfg.init, "arch": cfg.arch, "seed": cfg.seed,
+        "fraction": cfg.fraction, "profile": cfg.profile, "split": split, "metric": m, "value": float(v),
+        "config_hash": h, "medbench_version": __version__, "git_sha": git_sha(), "torch_version": torch.__version__,
+        "device": str(device), "wall_seconds": round(wall, 3),
+        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "synthetic": task.synthetic,
+    } for split, m, v in values])
+    torch.save({"arch": cfg.arch, "state_dict": model.state_dict()}, store.checkpoint_path(h))
+    config = cfg.to_dict() | {"config_hash": h, "history": result.history,
+                              "load_report": str(model.load_report) if model.load_report else None}
+    store.write_run(h, rows, config, cases)
+    return rows, False
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Sections of the paper
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section of the paper as a notebook with a default grid."""
+
+    key: str
+    number: int
+    notebook: str  # file name in notebooks/
+    title: str
+    question: str
+    claim: str
+    tasks: tuple[str, ...]
+    inits: tuple[str, ...]
+    baseline: str  # init the significance marks compare against
+    candidate: str  # init the paper's claim is about
+    arch: str = "test_resnet"
+
+
+_SECTIONS: Registry[Section] = Registry("section")
+_SECTIONS.register("domain-adaptation", Section(
+    key="domain-adaptation", number=3, notebook="03_domain_adaptation.ipynb",
+    title="Domain-adaptive (continual) pre-training",
+    question="Does continually pre-training an ImageNet model on medical images close the domain gap?",
+    claim="Continual pre-training (ImageNet → a large annotated chest X-ray set) bridges the domain gap between "
+          "natural and medical images: the domain-adapted models are the best, or equivalent to the best, on the "
+          "target tasks, ahead of both ImageNet and in-domain pre-training alone.",
+    tasks=("syn_dxc", "syn_txc", "syn_pxs"),
+    inits=("scratch", "synth_imagenet", "synth_chest", "synth_imagenet_chest"),
+    baseline="synth_imagenet",
+    candidate="synth_imagenet_chest",
+))
+
+
+def list_sections() -> list[str]:
+    """Names of the paper sections, e.g. ``['domain-adaptation']``."""
+    return _SECTIONS.names()
+
+
+def get_section(name: str) -> Section:
+    """The Section called ``name``; an unknown name raises and lists the valid ones."""
+    return _SECTIONS.get(name)
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A validated section grid: every name checked, every run config built, nothing run yet."""
+
+    section: Section
+    profile: str
+    tasks: tuple[str, ...]
+    inits: tuple[str, ...]
+    arch: str
+    seeds: tuple[int, ...]
+    configs: tuple[RunConfig, ...]
+
+    @property
+    def hashes(self) -> list[str]:
+        return [c.config_hash() for c in self.configs]
+
+
+def validate_section_params(section: str, *, profile: str = "demo", tasks=None, inits=None, arch=None,
+                            num_seeds: int | None = None, device: str = "auto") -> Grid:
+    """Check every name of a section run and build its run configs, before any work; unknown names raise with the
+    list of valid ones.
+
+    Example:
+        >>> len(validate_section_params("domain-adaptation", profile="smoke").configs)
+        24
+    """
+    sec = get_section(section)
+    if profile not in list_profiles():
+        raise UnknownNameError(f"unknown profile {profile!r}; valid profiles: {', '.join(list_profiles())}")
+    tasks = tuple(tasks or sec.tasks)
+    inits = tuple(inits or sec.inits)
+    arch = arch or sec.arch
+    for t in tasks:
+        create_task(t, profile)  # raises with the valid names
+    for i in inits:
+        if i not in list_inits():
+            raise UnknownNameError(f"unknown init {i!r}; valid inits: {', '.join(list_inits())}")
+    if arch not in list_archs():
+        raise UnknownNameError(f"unknown arch {arch!r}; valid archs: {', '.join(list_archs())}")
+    for role, init in (("baseline", sec.baseline), ("candidate", sec.candidate)):
+        if init not in inits:
+            raise ValueError(f"inits must include {init!r}, the section's {role} (the verdict compares it); got "
+                             f"{', '.join(inits)}")
+    if num_seeds is None:
+        num_seeds = get_profile(profile).num_runs or min(create_task(t, profile).protocol.num_runs for t in tasks)
+    if num_seeds < 2:
+        raise ValueError(f"num_seeds must be at least 2 (a t-test needs two runs per group), got {num_seeds}")
+    resolve_device(device)
+    seeds = tuple(range(num_seeds))
+    configs = tuple(make_run_config(section, t, i, arch, s, profile, device=device)
+                    for t in tasks for i in inits for s in seeds)
+    return Grid(sec, profile, tasks, inits, arch, seeds, configs)
+
+
+def run_grid(grid: Grid, results_dir: str | Path, *, cache_dir=None, progress: bool | None = None) -> dict:
+    """Run every config of ``grid`` not yet in the store; returns counts and wall time.
+
+    Pre-training checkpoints are made first (once per init), then runs go task by task.
+    """
+    store = ResultsStore(results_dir)
+    t0 = time.perf_counter()
+    todo = [c for c in grid.configs if not store.has(c.config_hash())]
+    for init in grid.inits if todo else ():
+        if any(c.init == init for c in todo):
+            get_init_checkpoint(init, grid.arch, grid.profile, cache_dir=cache_dir, progress=progress)
+    trained = 0
+    for k, cfg in enumerate(grid.configs, 1):
+        rows, cached = run_one(cfg, store, cache_dir=cache_dir, progress=progress)
+        trained += not cached
+        if not cached:
+            main = rows[(rows.split == "test") & rows.metric.isin(["mean_auc", "dice"])].iloc[0]
+            log.info("[%d/%d] %s %s seed %d: %s %.4f (%.1f s)", k, len(grid.configs), cfg.task, cfg.init,
+                     cfg.seed, main.metric, main.value, main.wall_seconds)
+    return {"runs": len(grid.configs), "trained": trained, "cached": len(grid.configs) - trained,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def load_grid_results(grid: Grid, results_dir: str | Path) -> pd.DataFrame:
+    """The stored rows of exactly this grid's runs (selected by config hash), labelled with this section."""
+    df = ResultsStore(results_dir).load(grid.hashes)
+    missing = len(set(grid.hashes)) - df["config_hash"].nunique() if len(df) else len(grid.hashes)
+    if missing:
+        raise RuntimeError(f"{missing} of {len(grid.hashes)} runs of this grid are not in {results_dir}; "
+                           "run the grid first")
+    return df.assign(section=grid.section.key)

@@ -1,0 +1,203 @@
+"""Model creation (timm classifiers, segmentation-models-pytorch U-Nets with timm encoders) and audited weight loads.
+
+Every load of pre-trained weights goes through ``load_backbone``: all backbone tensors must be present with matching
+shapes, and nothing but the classification head may be new or left over, otherwise ``CheckpointAuditError`` names
+the missing, unexpected and mis-shaped keys. (The original code loaded with ``strict=False`` and trained ConvNeXt and
+Swin from random weights without noticing.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import timm
+import torch
+from torch import nn
+
+from ._registry import Registry, UnknownNameError
+from .tasks import CLASSIFICATION, TaskSpec
+
+
+class CheckpointAuditError(RuntimeError):
+    """A checkpoint does not fill every backbone tensor of the model (or brings tensors the model does not have)."""
+
+
+@dataclass(frozen=True)
+class ArchSpec:
+    """An architecture usable for classification (timm) and as a U-Net encoder (smp ``tu-`` encoders)."""
+
+    name: str  # timm model name
+    family: str  # convnet | transformer
+    description: str
+    decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)  # U-Net decoder, deepest first (smp default)
+
+
+_ARCHS: Registry[ArchSpec] = Registry("arch")
+for _a in (
+    ArchSpec("test_resnet", "convnet", "timm's tiny ResNet (0.4M parameters), the demo's stand-in for ResNet-50",
+            decoder_channels=(128, 64, 32, 16, 8)),
+    ArchSpec("resnet18", "convnet", "ResNet-18 (11M parameters)"),
+    ArchSpec("resnet50", "convnet", "ResNet-50 (25M parameters), the DART 2021 backbone"),
+):
+    _ARCHS.register(_a.name, _a)
+
+
+def list_archs() -> list[str]:
+    """Names of registered architectures, e.g. ``['test_resnet', 'resnet18', 'resnet50']``."""
+    return _ARCHS.names()
+
+
+def get_arch(name: str) -> ArchSpec:
+    return _ARCHS.get(name)
+
+
+@dataclass
+class LoadReport:
+    """What an audited load did: how many backbone tensors it filled, which head tensors it left new."""
+
+    loaded: int
+    new_head: list[str] = field(default_factory=list)
+    dropped_head: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        return (f"loaded {self.loaded} backbone tensors; new head tensors: {self.new_head or 'none'}; "
+                f"checkpoint head tensors not used: {self.dropped_head or 'none'}")
+
+
+def _fmt(keys, limit=8) -> str:
+    keys = sorted(keys)
+    more = f" ... and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def load_backbone(module: nn.Module, state: dict[str, torch.Tensor], *, head_prefixes: tuple[str, ...] = (),
+                  source: str = "checkpoint") -> LoadReport:
+    """Load ``state`` into ``module`` so that every non-head tensor of ``module`` comes from ``state``.
+
+    Keys starting with one of ``head_prefixes`` may be missing, extra or of another shape (a new task head); any
+    other missing, unexpected or mis-shaped key raises ``CheckpointAuditError`` naming them, and nothing is loaded.
+
+    Example:
+        >>> m = timm.create_model("test_resnet", num_classes=2)
+        >>> load_backbone(m, timm.create_model("test_resnet", num_classes=5).state_dict(), head_prefixes=("fc.",)).loaded
+        90
+    """
+    is_head = lambda k: k.startswith(head_prefixes) if head_prefixes else False  # noqa: E731
+    own = module.state_dict()
+    missing = [k for k in own if k not in state and not is_head(k)]
+    unexpected = [k for k in state if k not in own and not is_head(k)]
+    shape = [f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}" for k in own
+             if k in state and not is_head(k) and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or shape:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} backbone tensors missing from the checkpoint: {_fmt(missing)}")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected tensors in the checkpoint: {_fmt(unexpected)}")
+        if shape:
+            parts.append(f"{len(shape)} tensors with another shape (checkpoint vs model): {_fmt(shape, 4)}")
+        raise CheckpointAuditError(
+            f"{source} does not fit {type(module).__name__}: " + "; ".join(parts)
+            + ". Was it made for another architecture? Nothing was loaded.")
+    head_ok = [k for k in own if is_head(k) and k in state and tuple(state[k].shape) == tuple(own[k].shape)]
+    to_load = {k: v for k, v in state.items() if k in own and (not is_head(k) or k in head_ok)}
+    module.load_state_dict(to_load, strict=False)
+    return LoadReport(
+        loaded=sum(1 for k in to_load if not is_head(k)),
+        new_head=[k for k in own if is_head(k) and k not in head_ok],
+        dropped_head=[k for k in state if is_head(k) and k not in head_ok],
+    )
+
+
+def classifier_head_prefixes(arch: str) -> tuple[str, ...]:
+    """Key prefixes of a timm model's classification head, from its pretrained config (e.g. ``('fc.',)``)."""
+    cfg = timm.create_model(arch, pretrained=False, num_classes=1).pretrained_cfg
+    heads = cfg.get("classifier", "fc")
+    heads = heads if isinstance(heads, (tuple, list)) else (heads,)
+    return tuple(f"{h}." for h in heads)
+
+
+def encoder_key_map(arch: str, encoder_state_keys) -> tuple[dict[str, str], list[str]]:
+    """Map classifier keys of a timm model to the keys of smp's ``tu-`` encoder built on it.
+
+    timm's feature extractor keeps top-level module names and flattens nested ones (``stem.0`` -> ``stem_0``), and
+    smp stores it under ``model.``. Returns ({classifier key: encoder key}, [classifier keys the encoder has no
+    place for]); the latter are the head (classifier, final pooling norm) and may be dropped.
+    """
+    children = {k[len("model."):].split(".")[0] for k in encoder_state_keys}
+    full = timm.create_model(arch, pretrained=False, num_classes=1).state_dict()
+    mapping, unused = {}, []
+    for key in full:
+        parts = key.split(".")
+        for i in range(len(parts), 0, -1):
+            name = "_".join(parts[:i])
+            if name in children:
+                mapping[key] = "model." + ".".join([name] + parts[i:])
+                break
+        else:
+            unused.append(key)
+    return mapping, unused
+
+
+def encoder_depth_for(image_size: int) -> int:
+    """Deepest U-Net (at most 5 levels) whose input size divides evenly: 48 px -> 4, 64 or 224 px -> 5."""
+    depth = 5
+    while depth > 3 and image_size % (2 ** depth):
+        depth -= 1
+    return depth
+
+
+def create_model(arch: str, task: TaskSpec, *, checkpoint: str | Path | None = None) -> nn.Module:
+    """A model for ``task``: a timm classifier, or a U-Net whose encoder is the timm ``arch``.
+
+    With ``checkpoint`` (a pre-training checkpoint written by ``medbench_core.pretrain``), the backbone is loaded and
+    audited; the report is kept as ``model.load_report``. Without it, weights are random (``scratch``).
+
+    Example:
+        >>> from medbench_core.tasks import create_task
+        >>> create_model("test_resnet", create_task("syn_txc", "smoke")).num_classes
+        1
+    """
+    if arch not in _ARCHS:
+        raise UnknownNameError(f"unknown arch {arch!r}; valid archs: {', '.join(list_archs())}")
+    if task.kind == CLASSIFICATION:
+        model = timm.create_model(arch, pretrained=False, num_classes=len(task.classes))
+    else:
+        import segmentation_models_pytorch as smp
+
+        depth = encoder_depth_for(task.protocol.image_size)
+        model = smp.Unet(encoder_name=f"tu-{arch}", encoder_weights=None, encoder_depth=depth, in_channels=3,
+                         classes=1, decoder_channels=_ARCHS.get(arch).decoder_channels[-depth:])
+    model.load_report = None
+    if checkpoint is not None:
+        state = read_checkpoint(checkpoint, arch=arch)
+        if task.kind == CLASSIFICATION:
+            model.load_report = load_backbone(model, state, head_prefixes=classifier_head_prefixes(arch),
+                                              source=str(checkpoint))
+        else:
+            mapping, unused = encoder_key_map(arch, model.encoder.state_dict().keys())
+            unexpected = [k for k in state if k not in mapping and k not in unused]
+            if unexpected:
+                raise CheckpointAuditError(f"{checkpoint} has {len(unexpected)} tensors that {arch} does not have: "
+                                           f"{_fmt(unexpected)}. Nothing was loaded.")
+            mapped = {mapping[k]: v for k, v in state.items() if k in mapping}
+            report = load_backbone(model.encoder, mapped, source=str(checkpoint))
+            report.dropped_head = [k for k in state if k in unused]
+            model.load_report = report
+    return model
+
+
+def read_checkpoint(path: str | Path, *, arch: str | None = None) -> dict[str, torch.Tensor]:
+    """The state dict of a medbench checkpoint, read with ``weights_only=True`` (no arbitrary unpickling).
+
+    Raises ``CheckpointAuditError`` if the file was made for another architecture than ``arch``.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+        raise CheckpointAuditError(f"{path} is not a medbench checkpoint (no 'state_dict' entry)")
+    if arch is not None and ckpt.get("arch") not in (None, arch):
+        raise CheckpointAuditError(f"{path} holds a {ckpt.get('arch')!r} backbone, not {arch!r}")
+    return ckpt["state_dict"]

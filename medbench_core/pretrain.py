@@ -1,0 +1,225 @@
+"""Pre-training stage in miniature, on SYNTHETIC data, and the registry of initialisations it produces.
+
+An init is a recipe of supervised stages run in order, each starting from the previous stage's weights:
+
+=======================  ==================  ========================================================
+init                     stages              stands for (paper)
+=======================  ==================  ========================================================
+scratch                  (none)              random initialisation
+synth_imagenet           natural             supervised ImageNet
+synth_chest              chest               in-domain ChestX-ray14 / CheXpert (trained from scratch)
+synth_imagenet_chest     natural -> chest    domain-adapted ImageNet -> ChestX-ray14 (continual)
+=======================  ==================  ========================================================
+
+``natural``: natural-like colour shapes, 4 coarse classes (cross-entropy). ``chest``: a large chest set from
+site A with five findings (multi-label BCE); target tasks come from site B. Checkpoints are cached by a hash of the
+stage config (including its parent's hash), so every section reuses them.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import timm
+import torch
+
+from . import synthetic
+from ._registry import Registry
+from .data import BatchLoader, SplitData, get_cache_dir, load_pretrain_data
+from .engine import make_loss, make_optimizer, progress_enabled, resolve_device, seed_everything, train_one_epoch
+from .metrics import mean_auc
+from .profiles import get_profile
+
+log = logging.getLogger("medbench")
+
+
+@dataclass(frozen=True)
+class InitSpec:
+    """A named initialisation: the pre-training recipe and what it stands for in the papers."""
+
+    key: str
+    label: str  # shown in tables
+    paper_analog: str  # the papers' name for it
+    stages: tuple[str, ...]  # pre-training sources, in order
+    description: str
+    mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # input normalisation the weights expect
+    std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+
+
+_INITS: Registry[InitSpec] = Registry("init")
+for _i in (
+    InitSpec("scratch", "Scratch", "Scratch", (), "random initialisation (timm defaults)"),
+    InitSpec("synth_imagenet", "ImageNet-like", "ImageNet", ("natural",),
+             "supervised on SYNTHETIC natural-like colour images, 4 coarse classes"),
+    InitSpec("synth_chest", "Chest (in-domain)", "ChestX-ray14", ("chest",),
+             "supervised from scratch on a large SYNTHETIC chest set (site A, five findings)"),
+    InitSpec("synth_imagenet_chest", "ImageNet-like → chest", "ImageNet→ChestX-ray14", ("natural", "chest"),
+             "ImageNet-like weights, then supervised on the SYNTHETIC chest set (continual pre-training)"),
+):
+    _INITS.register(_i.key, _i)
+
+
+def list_inits() -> list[str]:
+    """Names of all initialisations, e.g. ``['scratch', 'synth_imagenet', 'synth_chest', 'synth_imagenet_chest']``."""
+    return _INITS.names()
+
+
+def get_init(key: str) -> InitSpec:
+    """The InitSpec called ``key``; an unknown key raises and lists the valid ones."""
+    return _INITS.get(key)
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """One supervised pre-training stage. Its dict (with the parent's hash) is the cache key."""
+
+    source: str  # natural | chest
+    arch: str
+    image_size: int
+    n_images: int
+    epochs: int
+    lr: float
+    batch_size: int
+    seed: int
+    parent: str | None  # hash of the stage whose weights this one starts from
+    data_version: int = synthetic.GENERATOR_VERSION
+
+    def config_hash(self) -> str:
+        return hashlib.sha256(json.dumps(dataclasses.asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+
+
+# Demo-sized stages; the profile's pretrain_scale multiplies images and epochs.
+_STAGE_BASE = {
+    "natural": dict(n_images=4000, epochs=10, lr=2e-3, batch_size=64, seed=101),
+    "chest": dict(n_images=4000, epochs=10, lr=2e-3, batch_size=64, seed=202),
+}
+
+
+def stage_configs(init: str, arch: str, profile: str) -> list[StageConfig]:
+    """The chain of stage configs behind ``init`` for ``arch`` on ``profile`` (empty for ``scratch``)."""
+    spec, prof = get_init(init), get_profile(profile)
+    size = prof.image_size or 224
+    chain, parent = [], None
+    for source in spec.stages:
+        b = _STAGE_BASE[source]
+        cfg = StageConfig(source=source, arch=arch, image_size=size,
+                          n_images=max(64, int(b["n_images"] * prof.pretrain_scale)),
+                          epochs=max(1, int(round(b["epochs"] * min(1.0, prof.pretrain_scale * 4)))),
+                          lr=b["lr"], batch_size=b["batch_size"], seed=b["seed"], parent=parent)
+        chain.append(cfg)
+        parent = cfg.config_hash()
+    return chain
+
+
+def init_fingerprint(init: str, arch: str, profile: str) -> str | None:
+    """Hash of the checkpoint an init resolves to (``None`` for scratch); part of every fine-tuning run's key."""
+    chain = stage_configs(init, arch, profile)
+    return chain[-1].config_hash() if chain else None
+
+
+def get_init_checkpoint(init: str, arch: str, profile: str, *, cache_dir=None, device: str = "auto",
+                        progress: bool | None = None) -> Path | None:
+    """Path of the checkpoint for ``init`` (``None`` for scratch), pre-training any missing stage first.
+
+    Example:
+        >>> get_init_checkpoint("scratch", "test_resnet", "smoke") is None
+        True
+    """
+    path = None
+    for cfg in stage_configs(init, arch, profile):
+        path = _run_stage(cfg, path, cache_dir=cache_dir, device=device, progress=progress)
+    return path
+
+
+def _run_stage(cfg: StageConfig, parent_path: Path | None, *, cache_dir, device, progress) -> Path:
+    cache = get_cache_dir(cache_dir) / "pretrain"
+    cache.mkdir(parents=True, exist_ok=True)
+    path = cache / f"{cfg.source}-{cfg.arch}-{cfg.config_hash()}.pt"
+    if path.exists():
+        return path
+    t0 = time.perf_counter()
+    dev = resolve_device(device)
+    seed_everything(cfg.seed)
+    data = load_pretrain_data(cfg.source, cfg.n_images, cfg.image_size, cfg.seed, cache_dir)
+    n_val = max(16, len(data) // 10)
+    train = SplitData(data.images[n_val:], data.targets[n_val:])
+    val = SplitData(data.images[:n_val], data.targets[:n_val])
+    multilabel = cfg.source == "chest"
+    num_classes = data.targets.shape[1] if multilabel else int(data.targets.max()) + 1
+    model = timm.create_model(cfg.arch, pretrained=False, num_classes=num_classes)
+    if parent_path is not None:
+        from .models import classifier_head_prefixes, load_backbone, read_checkpoint
+
+        load_backbone(model, read_checkpoint(parent_path, arch=cfg.arch),
+                      head_prefixes=classifier_head_prefixes(cfg.arch), source=str(parent_path))
+    model.to(dev)
+    tdtype = torch.float32 if multilabel else torch.int64
+    train_loader = BatchLoader(train, cfg.batch_size, train=True, seed=cfg.seed, target_dtype=tdtype)
+    val_loader = BatchLoader(val, 256, train=False, target_dtype=tdtype)
+    loss_fn = make_loss("bce" if multilabel else "ce")
+    opt = make_optimizer("adam", model.parameters(), cfg.lr)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * len(train_loader))
+    history = []
+    from tqdm.auto import tqdm
+
+    for epoch in tqdm(range(cfg.epochs), desc=f"pre-train {cfg.source}", leave=False,
+                      disable=not progress_enabled(progress)):
+        model.train()
+        for x, y in train_loader:
+            loss = loss_fn(model(x.to(dev)), y.to(dev))
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+        history.append({"epoch": epoch, "val": _pretrain_score(model, val_loader, multilabel, dev)})
+    score_name = "val_mean_auc" if multilabel else "val_accuracy"
+    meta = {"arch": cfg.arch, "source": cfg.source, "config": dataclasses.asdict(cfg), "history": history,
+            score_name: history[-1]["val"], "seconds": time.perf_counter() - t0, "torch": torch.__version__}
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save({"arch": cfg.arch, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "meta_json": json.dumps(meta)}, tmp)
+    os.replace(tmp, path)
+    log.info("pre-trained %s on %s in %.0f s (%s %.3f)", cfg.arch, cfg.source, meta["seconds"], score_name,
+             history[-1]["val"])
+    return path
+
+
+@torch.no_grad()
+def _pretrain_score(model, loader, multilabel: bool, dev) -> float:
+    model.eval()
+    outs, ys = [], []
+    for x, y in loader:
+        outs.append(model(x.to(dev)).float().cpu())
+        ys.append(y)
+    out, y = torch.cat(outs), torch.cat(ys)
+    if multilabel:
+        return mean_auc(torch.sigmoid(out).numpy(), y.numpy())[0]
+    return float((out.argmax(1) == y).float().mean())
+
+
+def checkpoint_meta(path: str | Path) -> dict:
+    """Provenance of a pre-training checkpoint: its stage config, history and final validation score."""
+    return json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta_json"])
+
+
+def describe_inits(arch: str, profile: str) -> list[dict]:
+    """One record per init for tables: label, analogue, recipe, and the stage settings on ``profile``."""
+    rows = []
+    for key in list_inits():
+        spec = get_init(key)
+        chain = stage_configs(key, arch, profile)
+        rows.append({"init": key, "label": spec.label, "stands for": spec.paper_analog,
+                     "recipe": " → ".join(spec.stages) or "none", "description": spec.description,
+                     "images per stage": ", ".join(str(c.n_images) for c in chain) or "–",
+                     "epochs per stage": ", ".join(str(c.epochs) for c in chain) or "–"})
+    return rows
+
+
+__all__ = ["InitSpec", "StageConfig", "list_inits", "get_init", "stage_configs", "get_init_checkpoint",
+           "init_fingerprint", "checkpoint_meta", "describe_inits"]

@@ -1,0 +1,245 @@
+"""Tables, figures and verdicts for the book, computed from the results store (never typed by hand)."""
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from importlib import resources
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+
+from .pretrain import get_init
+from .stats import compare_groups
+from .tasks import get_task_spec
+
+MAIN_METRICS = ("mean_auc", "dice")
+
+_TABLE_CSS = """<style>
+.mb-table {border-collapse: collapse; font-size: 0.9em; margin: 0.5em 0;}
+.mb-table th, .mb-table td {border-bottom: 1px solid #ccc; padding: 0.3em 0.7em; text-align: center;}
+.mb-table td.mb-equiv {background: #d6e9ff;}
+.mb-table caption {caption-side: bottom; font-size: 0.85em; text-align: left; color: #444;}
+</style>"""
+
+
+def main_scores(df: pd.DataFrame, split: str = "test") -> pd.DataFrame:
+    """One row per run: task, init, arch, seed, fraction and its main metric in percent (AUC or Dice x 100)."""
+    d = df[(df["split"] == split) & df["metric"].isin(MAIN_METRICS)].copy()
+    d["score"] = 100 * d["value"].astype(float)
+    return d[["task", "init", "arch", "seed", "fraction", "metric", "score", "config_hash"]].reset_index(drop=True)
+
+
+def summarize(df: pd.DataFrame, baseline: str, split: str = "test") -> pd.DataFrame:
+    """Per (task, init): mean, sample std, n, best / equivalent-to-best, and p-value, mark and difference against
+    ``baseline``. Scores are in percent."""
+    scores = main_scores(df, split)
+    parts = []
+    for task, g in scores.groupby("task", sort=False):
+        groups = {i: gi["score"].tolist() for i, gi in g.groupby("init", sort=False)}
+        comp = compare_groups(groups, baseline=baseline if baseline in groups else None)
+        parts.append(comp.rename_axis("init").reset_index().assign(task=task))
+    return pd.concat(parts, ignore_index=True)
+
+
+def _fmt(mean: float, std: float) -> str:
+    return f"{mean:.2f} ± {std:.2f}" if not math.isnan(std) else f"{mean:.2f}"
+
+
+@dataclass
+class Table:
+    """A table for the book: ``text`` (DataFrame of strings, for tests and plain output) and ``html``."""
+
+    text: pd.DataFrame
+    html: str
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+    def __repr__(self) -> str:
+        return self.text.to_string()
+
+
+def paper_table(summary: pd.DataFrame, inits, tasks, *, baseline: str, caption: str) -> Table:
+    """Inits x tasks, mean ± std in percent, in the papers' layout: best in bold, runs not significantly different
+    from the best highlighted (p > 0.05), and marks (n.s., *, **, ***) against ``baseline``."""
+    s = summary.set_index(["init", "task"])
+    text = pd.DataFrame(index=[get_init(i).label for i in inits],
+                        columns=[get_task_spec(t).display_name for t in tasks], dtype=object)
+    rows_html = []
+    for i in inits:
+        cells = []
+        for t in tasks:
+            if (i, t) not in s.index:
+                text.loc[get_init(i).label, get_task_spec(t).display_name] = "–"
+                cells.append("<td>–</td>")
+                continue
+            r = s.loc[(i, t)]
+            val = _fmt(r["mean"], r["std"])
+            mark = r.get("mark_vs_baseline", "") or ""
+            plain = val + (f" {mark}" if mark else "") + (" (best)" if r["is_best"] else "")
+            plain += " (≈ best)" if r["equivalent_to_best"] else ""
+            text.loc[get_init(i).label, get_task_spec(t).display_name] = plain
+            body = f"<b>{val}</b>" if r["is_best"] else val
+            sup = f"<sup>{html.escape(mark)}</sup>" if mark else ""
+            cls = ' class="mb-equiv"' if r["equivalent_to_best"] else ""
+            cells.append(f"<td{cls}>{body}{sup}</td>")
+        rows_html.append(f"<tr><th>{html.escape(get_init(i).label)}</th>{''.join(cells)}</tr>")
+    head = "".join(f"<th>{html.escape(get_task_spec(t).display_name)}<br><small>{get_task_spec(t).metric_label}"
+                   f"</small></th>" for t in tasks)
+    legend = (f"{html.escape(caption)} Bold: best mean. Highlighted: not significantly different from the best "
+              f"(independent two-sample t-test, p &gt; 0.05). Marks against {html.escape(get_init(baseline).label)}: "
+              "n.s. p ≥ 0.05, * p &lt; 0.05, ** p &lt; 0.01, *** p &lt; 0.0001. Mean ± sample std over seeds.")
+    table = (f'{_TABLE_CSS}<table class="mb-table"><caption>{legend}</caption><thead><tr><th>Initialisation</th>'
+             f"{head}</tr></thead><tbody>{''.join(rows_html)}</tbody></table>")
+    return Table(text, table)
+
+
+def load_reported(section: str | None = None) -> pd.DataFrame:
+    """The papers' reported numbers shipped with medbench (``medbench_core/data/reported.csv``)."""
+    with resources.files("medbench_core").joinpath("data/reported.csv").open() as f:
+        df = pd.read_csv(f)
+    return df if section is None else df[df["section"] == section].reset_index(drop=True)
+
+
+def reported_table(section: str) -> Table:
+    """The paper's own table for ``section`` in its layout (best bold as printed, n/a where it had none)."""
+    rep = load_reported(section)
+    inits = list(dict.fromkeys(rep["init"]))
+    tasks = list(dict.fromkeys(rep["task"]))
+    text = pd.DataFrame(index=inits, columns=tasks, dtype=object)
+    rows = []
+    for i in inits:
+        cells = []
+        for t in tasks:
+            r = rep[(rep["init"] == i) & (rep["task"] == t)].iloc[0]
+            if pd.isna(r["mean"]):
+                text.loc[i, t] = "n/a"
+                cells.append("<td>n/a</td>")
+                continue
+            val = _fmt(r["mean"], r["std"])
+            best = r["mark"] == "best"
+            text.loc[i, t] = val + (" (best)" if best else "")
+            cells.append(f"<td>{'<b>' + val + '</b>' if best else val}</td>")
+        rows.append(f"<tr><th>{html.escape(i)}</th>{''.join(cells)}</tr>")
+    src = rep.iloc[0]
+    caption = (f"As reported in {src['paper']} ({src['source']}), ResNet-50, mean ± std over runs, in percent. "
+               "Bold: best. n/a: pre-training and target are the same data, so transfer does not apply.")
+    head = "".join(f"<th>{html.escape(t)}</th>" for t in tasks)
+    table = (f'{_TABLE_CSS}<table class="mb-table"><caption>{html.escape(caption)}</caption><thead><tr>'
+             f"<th>Initialisation</th>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return Table(text, table)
+
+
+def plot_section(df: pd.DataFrame, inits, tasks, *, title: str, synthetic: bool = True):
+    """Bars (mean ± sample std over seeds) per init, one panel per task, with each seed as a dot."""
+    scores = main_scores(df)
+    scores["Initialisation"] = scores["init"].map(lambda i: get_init(i).label)
+    order = [get_init(i).label for i in inits]
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 4.0), squeeze=False)
+    palette = sns.color_palette("colorblind", len(order))
+    for ax, task in zip(axes[0], tasks):
+        d = scores[scores["task"] == task]
+        sns.barplot(data=d, x="Initialisation", y="score", hue="Initialisation", order=order, hue_order=order,
+                    errorbar="sd", palette=palette, ax=ax, legend=False, alpha=0.85)
+        sns.stripplot(data=d, x="Initialisation", y="score", order=order, color="black", size=3.5, ax=ax)
+        spec = get_task_spec(task)
+        lo = d["score"].min()
+        ax.set_ylim(max(0, lo - 0.15 * (d["score"].max() - lo + 1) - 2), None)
+        ax.set_title(spec.display_name, fontsize=10)
+        ax.set_xlabel("")
+        ax.set_ylabel(spec.metric_label)
+        ax.tick_params(axis="x", rotation=35, labelsize=8)
+        for lab in ax.get_xticklabels():
+            lab.set_horizontalalignment("right")
+    fig.suptitle(title + ("  (SYNTHETIC demo data)" if synthetic else ""), fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+@dataclass
+class Verdict:
+    """A computed answer to a paper's claim: ``agrees``, ``does not agree`` or ``inconclusive``, with reasons."""
+
+    outcome: str
+    reasons: list[str]
+
+    def __str__(self) -> str:
+        return f"{self.outcome}: " + "; ".join(self.reasons)
+
+    def _repr_markdown_(self) -> str:
+        return f"**Verdict on the paper's claim: {self.outcome}.**\n\n" + "\n".join(f"- {r}" for r in self.reasons)
+
+
+def verdict_best_or_equivalent(summary: pd.DataFrame, candidate: str, baseline: str, tasks) -> Verdict:
+    """Does ``candidate`` match a claim that it is best (or equivalent to the best) and ahead of ``baseline``?
+
+    agrees: on every task the candidate is best or not significantly different from the best, it is never
+    significantly worse than the baseline, and it is significantly better than the baseline on at least one task.
+    does not agree: it is significantly worse than the baseline on some task, or neither best nor equivalent on most
+    tasks. inconclusive: anything in between (for example, no difference is significant).
+    """
+    s = summary.set_index(["init", "task"])
+    cand, base = get_init(candidate).label, get_init(baseline).label
+    top, worse, better, reasons = 0, 0, 0, []
+    for t in tasks:
+        r = s.loc[(candidate, t)]
+        name = get_task_spec(t).display_name
+        is_top = bool(r["is_best"] or r["equivalent_to_best"])
+        top += is_top
+        d, p = r["diff_vs_baseline"], r["p_vs_baseline"]
+        sig = not math.isnan(p) and p < 0.05
+        worse += sig and d < 0
+        better += sig and d > 0
+        standing = "best" if r["is_best"] else ("equivalent to the best" if r["equivalent_to_best"]
+                                                else "below the best (p ≤ 0.05)")
+        reasons.append(f"{name}: {cand} is {standing}; {d:+.2f} points vs {base} (p = {p:.3g})")
+    n = len(tasks)
+    if top == n and worse == 0 and better >= 1:
+        outcome = "agrees"
+    elif worse > 0 or top < n / 2:
+        outcome = "does not agree"
+    else:
+        outcome = "inconclusive"
+    reasons.append(f"{cand} is best or equivalent on {top} of {n} tasks, significantly better than {base} on "
+                   f"{better} and significantly worse on {worse}")
+    return Verdict(outcome, reasons)
+
+
+def provenance(df: pd.DataFrame) -> pd.DataFrame:
+    """Where and how the runs behind a table were made: counts, devices, versions and compute time."""
+    runs = df.drop_duplicates("config_hash")
+    return pd.DataFrame({
+        "runs": [len(runs)],
+        "profile": [", ".join(sorted(runs["profile"].astype(str).unique()))],
+        "device": [", ".join(sorted(runs["device"].astype(str).unique()))],
+        "torch": [", ".join(sorted(runs["torch_version"].astype(str).unique()))],
+        "medbench": [", ".join(sorted(runs["git_sha"].astype(str).unique()))],
+        "compute (min)": [round(runs["wall_seconds"].sum() / 60, 1)],
+        "synthetic data": [bool(runs["synthetic"].astype(str).str.lower().eq("true").all())],
+    })
+
+
+def glue_headlines(values: dict) -> None:
+    """Record headline numbers with myst-nb ``glue`` (text and tests read them from here)."""
+    from myst_nb import glue
+
+    for k, v in values.items():
+        glue(k, v, display=False)
+
+
+def reported_gain_headlines(section: str, *, prefix: str, baseline: str = "ImageNet") -> dict:
+    """From the papers' reported table: the tasks where the best domain-adapted init (``A→B`` inits) gains most
+    and least over ``baseline``, as glue-ready strings."""
+    rep = load_reported(section).dropna(subset=["mean"])
+    gains = {}
+    for task, g in rep.groupby("task", sort=False):
+        base = g.loc[g["init"] == baseline, "mean"]
+        adapted = g.loc[g["init"].str.contains("→"), "mean"]
+        if len(base) and len(adapted):
+            gains[task] = adapted.max() - base.iloc[0]
+    top, low = max(gains, key=gains.get), min(gains, key=gains.get)
+    return {f"{prefix}_top_task": top, f"{prefix}_top_gain": f"{gains[top]:+.2f}",
+            f"{prefix}_low_task": low, f"{prefix}_low_gain": f"{gains[low]:+.2f}"}
