@@ -1,0 +1,38 @@
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+# Tests run offline and quietly; set before anything imports timm or huggingface_hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["MEDBENCH_PROGRESS"] = "0"
+
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def smoke_cache(tmp_path_factory) -> Path:
+    """One cache of generated data and smoke pre-training checkpoints shared by the whole test session."""
+    return tmp_path_factory.mktemp("medbench-cache")
+
+
+@pytest.fixture
+def book_copy(tmp_path, repo_root) -> Path:
+    """A copy of the book sources and notebooks (without built or executed files) to build in isolation."""
+    dst = tmp_path / "repo"
+    dst.mkdir()
+    for f in ("_config.yml", "_toc.yml"):
+        shutil.copy(repo_root / f, dst / f)
+    shutil.copytree(repo_root / "notebooks", dst / "notebooks", ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copytree(repo_root / "book", dst / "book", ignore=shutil.ignore_patterns("executed", "generated"))
+    return dst

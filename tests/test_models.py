@@ -1,0 +1,93 @@
+import pickle
+
+import pytest
+import timm
+import torch
+
+import medbench_core as mb
+from medbench_core.models import CheckpointAuditError, encoder_key_map, load_backbone, read_checkpoint
+
+
+def _save(path, state, arch="test_resnet"):
+    torch.save({"arch": arch, "state_dict": state}, path)
+    return path
+
+
+@pytest.fixture
+def source_state():
+    torch.manual_seed(0)
+    return timm.create_model("test_resnet", num_classes=5).state_dict()
+
+
+def test_classifier_load_fills_every_backbone_tensor(tmp_path, source_state):
+    ckpt = _save(tmp_path / "a.pt", source_state)
+    model = mb.create_model("test_resnet", mb.create_task("syn_txc", "smoke"), checkpoint=ckpt)
+    rep = model.load_report
+    assert rep.loaded == len(source_state) - 2 and rep.new_head == ["fc.weight", "fc.bias"]
+    for k, v in model.state_dict().items():
+        if not k.startswith("fc."):
+            assert torch.equal(v, source_state[k]), k
+
+
+def test_missing_backbone_tensor_is_an_error_naming_it(tmp_path, source_state):
+    state = dict(source_state)
+    del state["layer2.0.conv1.weight"]
+    with pytest.raises(CheckpointAuditError, match=r"missing.*layer2\.0\.conv1\.weight"):
+        mb.create_model("test_resnet", mb.create_task("syn_dxc", "smoke"), checkpoint=_save(tmp_path / "m.pt", state))
+
+
+def test_unexpected_and_misshaped_tensors_are_errors(source_state):
+    model = timm.create_model("test_resnet", num_classes=5)
+    with pytest.raises(CheckpointAuditError, match=r"unexpected.*projector\.weight"):
+        load_backbone(model, {**source_state, "projector.weight": torch.zeros(3)}, head_prefixes=("fc.",))
+    bad = dict(source_state)
+    bad["conv1.0.weight"] = torch.zeros(1, 1, 1, 1)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(CheckpointAuditError, match=r"another shape.*conv1\.0\.weight"):
+        load_backbone(model, bad, head_prefixes=("fc.",))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())  # nothing was loaded
+
+
+def test_checkpoint_of_another_architecture_is_refused(tmp_path):
+    other = timm.create_model("resnet18", num_classes=5).state_dict()
+    with pytest.raises(CheckpointAuditError, match="resnet18"):
+        mb.create_model("test_resnet", mb.create_task("syn_dxc", "smoke"),
+                        checkpoint=_save(tmp_path / "r18.pt", other, arch="resnet18"))
+    # the same tensors without the arch tag still fail the audit, by key names
+    with pytest.raises(CheckpointAuditError, match="missing"):
+        mb.create_model("test_resnet", mb.create_task("syn_dxc", "smoke"),
+                        checkpoint=_save(tmp_path / "r18b.pt", other, arch=None))
+
+
+def test_segmentation_encoder_gets_every_backbone_tensor(tmp_path, source_state):
+    ckpt = _save(tmp_path / "s.pt", source_state)
+    model = mb.create_model("test_resnet", mb.create_task("syn_pxs", "smoke"), checkpoint=ckpt)
+    enc = model.encoder.state_dict()
+    mapping, unused = encoder_key_map("test_resnet", enc.keys())
+    assert set(mapping.values()) == set(enc) and unused == ["fc.weight", "fc.bias"]
+    for src, dst in mapping.items():
+        assert torch.equal(enc[dst], source_state[src]), dst
+    assert model.load_report.loaded == len(enc) and model.load_report.dropped_head == ["fc.weight", "fc.bias"]
+
+
+def test_segmentation_refuses_incomplete_checkpoint(tmp_path, source_state):
+    state = {k: v for k, v in source_state.items() if not k.startswith("layer4.")}
+    with pytest.raises(CheckpointAuditError, match="layer4"):
+        mb.create_model("test_resnet", mb.create_task("syn_pxs", "smoke"), checkpoint=_save(tmp_path / "p.pt", state))
+
+
+def test_checkpoints_are_read_without_unpickling_objects(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("unpickled!",))
+
+    path = tmp_path / "evil.pt"
+    with open(path, "wb") as f:
+        pickle.dump({"arch": "test_resnet", "state_dict": {}, "x": Evil()}, f, protocol=2)
+    with pytest.raises(pickle.UnpicklingError):
+        read_checkpoint(path)
+    torch.save({"weights": {}}, tmp_path / "plain.pt")
+    with pytest.raises(CheckpointAuditError, match="not a medbench checkpoint"):
+        read_checkpoint(tmp_path / "plain.pt")
+    with pytest.raises(FileNotFoundError):
+        read_checkpoint(tmp_path / "absent.pt")

@@ -1,0 +1,90 @@
+"""The section notebook, executed by papermill exactly as `medbench run` does, on the smoke profile."""
+import json
+
+import nbformat
+import pytest
+
+from medbench_core import ResultsStore, validate_section_params
+from medbench_core.cli import main
+
+pytestmark = [pytest.mark.slow, pytest.mark.notebooks]
+
+
+def glued(nb) -> dict:
+    """The values a notebook recorded with myst-nb glue."""
+    out = {}
+    for cell in nb.cells:
+        for o in cell.get("outputs", []):
+            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
+            if name:
+                data = o["data"]
+                text = data.get("text/plain", data.get("application/papermill.record/text/plain"))
+                out[name] = text.strip("'\"")
+    return out
+
+
+def test_committed_notebooks_have_no_outputs(repo_root):
+    for path in (repo_root / "notebooks").glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") and not c.get("execution_count") for c in nb.cells if c.cell_type == "code")
+        tags = [c.metadata.get("tags", []) for c in nb.cells]
+        assert sum("parameters" in t for t in tags) == 1, path.name
+
+
+def test_papermill_understands_every_parameter(repo_root):
+    """papermill silently drops parameters whose line it cannot parse (e.g. an '=' in the comment)."""
+    from papermill.translators import PythonTranslator
+
+    for path in (repo_root / "notebooks").glob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+        assignments = [ln.split("=")[0].strip() for ln in cell.source.splitlines() if ln and not ln.startswith("#")]
+        parsed = [p.name for p in PythonTranslator.inspect(cell)]
+        assert parsed == assignments, path.name
+
+
+def test_section_runs_through_papermill_and_caches(tmp_path, smoke_cache, repo_root, capsys):
+    results = tmp_path / "results"
+    argv = ["run", "domain-adaptation", "--profile", "smoke", "--results-dir", str(results),
+            "--cache-dir", str(smoke_cache), "--root", str(repo_root)]
+    assert main(argv) == 0
+    executed = results / "executed" / "smoke" / "03_domain_adaptation.ipynb"
+    nb = nbformat.read(executed, as_version=4)
+    grid = validate_section_params("domain-adaptation", profile="smoke")
+    store = ResultsStore(results)
+    assert sorted(store.hashes()) == sorted(grid.hashes)  # every run of the grid, once
+
+    values = glued(nb)
+    assert values["da_verdict"] in ("agrees", "does not agree", "inconclusive")
+    assert values["da_runs"] == str(len(grid.configs)) and values["da_profile"] == "smoke"
+    assert values["da_paper_top_task"] == "TXC"  # computed from the reported table (98.47 - 95.62)
+    html = "".join(o.get("data", {}).get("text/html", "") for c in nb.cells for o in c.get("outputs", []))
+    assert 'class="mb-table"' in html and "SYNTHETIC data" in html and "<b>" in html
+    assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
+
+    # the verdict in the notebook is the one the statistics give
+    from medbench_core import load_grid_results, report
+    stats = report.summarize(load_grid_results(grid, results), baseline=grid.section.baseline)
+    verdict = report.verdict_best_or_equivalent(stats, grid.section.candidate, grid.section.baseline, grid.tasks)
+    assert values["da_verdict"] == verdict.outcome
+
+    # a second run trains nothing: the run summary says so and no stored file changes
+    mtimes = {p: p.stat().st_mtime_ns for p in (results / "runs").iterdir()}
+    assert main(argv) == 0
+    nb2 = nbformat.read(executed, as_version=4)
+    summary = next(c for c in nb2.cells if "run_summary = " in c.source)
+    text = summary.outputs[0]["data"]["text/plain"]
+    assert "'trained': 0" in text and f"'cached': {len(grid.configs)}" in text
+    assert mtimes == {p: p.stat().st_mtime_ns for p in (results / "runs").iterdir()}
+    json.dumps(glued(nb2))  # still readable
+
+
+def test_failing_notebook_keeps_previous_copy(tmp_path, smoke_cache, repo_root, capsys):
+    from medbench_core.book import execute_section
+
+    out = tmp_path / "nb.ipynb"
+    out.write_text("previous")
+    with pytest.raises(Exception):
+        execute_section("domain-adaptation", profile="smoke", output=out, root=repo_root,
+                        results_dir=tmp_path / "r", cache_dir=smoke_cache, parameters={"device": "cuda:7"})
+    assert out.read_text() == "previous"
