@@ -60,7 +60,7 @@ def _cmd_run(args) -> int:
     results = Path(args.results_dir) if args.results_dir else root / "results"
     output = Path(args.output) if args.output else results / "executed" / args.profile / sec.notebook
     out = execute_section(args.section, profile=args.profile, output=output, root=root, results_dir=results,
-                          cache_dir=args.cache_dir, parameters=params, log_output=args.verbose)
+                          cache_dir=args.cache_dir, parameters=params, log_output=not args.quiet)
     print(f"executed notebook: {out}\nresults store: {results}")
     return 0
 
@@ -69,7 +69,7 @@ def _cmd_book(args) -> int:
     from .book import build_book
 
     html = build_book(args.profile, root=args.root, results_dir=args.results_dir, cache_dir=args.cache_dir,
-                      log_output=args.verbose)
+                      log_output=not args.quiet)
     print(f"book: {html / 'index.html'}")
     return 0
 
@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--cache-dir", help="generated data and pre-training checkpoints "
                                             "(default: $MEDBENCH_CACHE or ~/.cache/medbench)")
     common.add_argument("--root", help="the medbench checkout (default: found from the current directory)")
-    common.add_argument("-v", "--verbose", action="store_true", help="stream the notebook's output")
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="do not stream the notebook's output (one line per run, tables) to the terminal")
 
     run = sub.add_parser("run", parents=[common], help="execute a section notebook through papermill")
     run.add_argument("section", help="a section name, see `medbench list sections`")

@@ -137,10 +137,14 @@ def plot_section(df: pd.DataFrame, inits, tasks, *, title: str, synthetic: bool 
     scores = main_scores(df)
     scores["Initialisation"] = scores["init"].map(lambda i: get_init(i).label)
     order = [get_init(i).label for i in inits]
-    sns.set_theme(style="whitegrid", context="notebook")
-    fig, axes = plt.subplots(1, len(tasks), figsize=(4.2 * len(tasks), 4.0), squeeze=False)
+    sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
+    ncols = min(3, len(tasks))
+    nrows = -(-len(tasks) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.6 * nrows), dpi=130, squeeze=False)
+    for ax in axes.flat[len(tasks):]:
+        ax.set_visible(False)
     palette = sns.color_palette("colorblind", len(order))
-    for ax, task in zip(axes[0], tasks):
+    for ax, task in zip(axes.flat, tasks):
         d = scores[scores["task"] == task]
         sns.barplot(data=d, x="Initialisation", y="score", hue="Initialisation", order=order, hue_order=order,
                     errorbar="sd", palette=palette, ax=ax, legend=False, alpha=0.85)
@@ -148,13 +152,13 @@ def plot_section(df: pd.DataFrame, inits, tasks, *, title: str, synthetic: bool 
         spec = get_task_spec(task)
         lo = d["score"].min()
         ax.set_ylim(max(0, lo - 0.15 * (d["score"].max() - lo + 1) - 2), None)
-        ax.set_title(spec.display_name, fontsize=10)
+        ax.set_title(spec.display_name.replace(" (synthetic)", "\n(synthetic)"), fontsize=9)
         ax.set_xlabel("")
         ax.set_ylabel(spec.metric_label)
-        ax.tick_params(axis="x", rotation=35, labelsize=8)
+        ax.tick_params(axis="x", rotation=35, labelsize=8.5)
         for lab in ax.get_xticklabels():
             lab.set_horizontalalignment("right")
-    fig.suptitle(title + ("  (SYNTHETIC demo data)" if synthetic else ""), fontsize=11)
+    fig.suptitle(title + ("\n(SYNTHETIC data)" if synthetic else ""), fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -208,10 +212,10 @@ def verdict_best_or_equivalent(summary: pd.DataFrame, candidate: str, baseline: 
     return Verdict(outcome, reasons)
 
 
-def provenance(df: pd.DataFrame) -> pd.DataFrame:
+def provenance(df: pd.DataFrame) -> Table:
     """Where and how the runs behind a table were made: counts, devices, versions and compute time."""
     runs = df.drop_duplicates("config_hash")
-    return pd.DataFrame({
+    text = pd.DataFrame({
         "runs": [len(runs)],
         "profile": [", ".join(sorted(runs["profile"].astype(str).unique()))],
         "device": [", ".join(sorted(runs["device"].astype(str).unique()))],
@@ -220,6 +224,7 @@ def provenance(df: pd.DataFrame) -> pd.DataFrame:
         "compute (min)": [round(runs["wall_seconds"].sum() / 60, 1)],
         "synthetic data": [bool(runs["synthetic"].astype(str).str.lower().eq("true").all())],
     })
+    return Table(text, _TABLE_CSS + text.to_html(index=False, classes="mb-table", border=0))
 
 
 def glue_headlines(values: dict) -> None:
