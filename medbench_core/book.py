@@ -101,7 +101,7 @@ def write_generated_pages(root: Path, profile: str) -> None:
                  or "task's own", "runs": get_profile(n).num_runs or "task's own"} for n in list_profiles()]
     archs = [{"arch": f"`{a}`", "family": get_arch(a).family, "description": get_arch(a).description}
              for a in list_archs()]
-    inits = pd.DataFrame(describe_inits("test_resnet", profile))
+    inits = pd.DataFrame(describe_inits("test_resnet", profile)).drop(columns=["label", "description"])
     inits["init"] = inits["init"].map(lambda s: f"`{s}`")
     pages = {
         "tasks.md": pd.DataFrame(tasks), "protocol.md": pd.DataFrame(protocol), "inits.md": inits,
