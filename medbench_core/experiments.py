@@ -24,7 +24,7 @@ from .models import create_model, list_archs
 from .pretrain import get_init_checkpoint, init_fingerprint, list_inits
 from .profiles import get_profile, list_profiles
 from .results import ResultsStore, git_sha
-from .tasks import CLASSIFICATION, create_task, list_tasks
+from .tasks import CLASSIFICATION, create_task
 
 log = logging.getLogger("medbench")
 

@@ -79,7 +79,8 @@ def load_backbone(module: nn.Module, state: dict[str, torch.Tensor], *, head_pre
 
     Example:
         >>> m = timm.create_model("test_resnet", num_classes=2)
-        >>> load_backbone(m, timm.create_model("test_resnet", num_classes=5).state_dict(), head_prefixes=("fc.",)).loaded
+        >>> state = timm.create_model("test_resnet", num_classes=5).state_dict()
+        >>> load_backbone(m, state, head_prefixes=("fc.",)).loaded
         90
     """
     is_head = lambda k: k.startswith(head_prefixes) if head_prefixes else False  # noqa: E731

@@ -28,11 +28,12 @@ from pathlib import Path
 
 import timm
 import torch
+from tqdm.auto import tqdm
 
 from . import synthetic
 from ._registry import Registry
 from .data import BatchLoader, SplitData, get_cache_dir, load_pretrain_data
-from .engine import make_loss, make_optimizer, progress_enabled, resolve_device, seed_everything, train_one_epoch
+from .engine import make_loss, make_optimizer, progress_enabled, resolve_device, seed_everything
 from .metrics import mean_auc
 from .profiles import get_profile
 
@@ -166,8 +167,6 @@ def _run_stage(cfg: StageConfig, parent_path: Path | None, *, cache_dir, device,
     opt = make_optimizer("adam", model.parameters(), cfg.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * len(train_loader))
     history = []
-    from tqdm.auto import tqdm
-
     for epoch in tqdm(range(cfg.epochs), desc=f"pre-train {cfg.source}", leave=False,
                       disable=not progress_enabled(progress)):
         model.train()

@@ -57,8 +57,10 @@ class ResultsStore:
     """A directory of completed runs.
 
     Example:
-        >>> store = ResultsStore("results")          # doctest: +SKIP
-        >>> store.load().query("metric == 'mean_auc'")  # doctest: +SKIP
+        >>> import tempfile
+        >>> store = ResultsStore(tempfile.mkdtemp())
+        >>> store.has("0123456789abcdef"), list(store.load().columns[:3])
+        (False, ['section', 'task', 'init'])
     """
 
     def __init__(self, root: str | os.PathLike):

@@ -33,8 +33,8 @@ def ttest(a, b, equal_var: bool = True) -> float:
     constant but different groups give 0.0 (zero variance: the difference is certain).
 
     Example:
-        >>> round(ttest([1, 2, 3, 4], [3, 4, 5, 6]), 4)
-        0.0577
+        >>> round(ttest([1, 2, 3, 4], [3, 4, 5, 6]), 3)
+        0.071
     """
     a, b = np.asarray(a, float), np.asarray(b, float)
     if len(a) < 2 or len(b) < 2:
@@ -74,7 +74,7 @@ def compare_groups(groups: dict[str, list[float]], baseline: str | None = None) 
     mark and direction against the baseline group.
 
     Example:
-        >>> compare_groups({"a": [1, 2, 3], "b": [1.5, 2.5, 3.5]}).loc["b", "is_best"]
+        >>> bool(compare_groups({"a": [1, 2, 3], "b": [1.5, 2.5, 3.5]}).loc["b", "is_best"])
         True
     """
     rows = {}

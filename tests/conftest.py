@@ -1,16 +1,7 @@
-import os
 import shutil
 from pathlib import Path
 
 import pytest
-
-# Tests run offline and quietly; set before anything imports timm or huggingface_hub.
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["MEDBENCH_PROGRESS"] = "0"
-
-import torch  # noqa: E402
-
-torch.set_num_threads(min(2, os.cpu_count() or 1))
 
 REPO = Path(__file__).resolve().parents[1]
 

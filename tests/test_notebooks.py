@@ -79,12 +79,24 @@ def test_section_runs_through_papermill_and_caches(tmp_path, smoke_cache, repo_r
     json.dumps(glued(nb2))  # still readable
 
 
-def test_failing_notebook_keeps_previous_copy(tmp_path, smoke_cache, repo_root, capsys):
+def test_failing_notebook_keeps_previous_copy(tmp_path, smoke_cache, repo_root):
+    from papermill.exceptions import PapermillExecutionError
+
     from medbench_core.book import execute_section
 
     out = tmp_path / "nb.ipynb"
     out.write_text("previous")
-    with pytest.raises(Exception):
-        execute_section("domain-adaptation", profile="smoke", output=out, root=repo_root,
-                        results_dir=tmp_path / "r", cache_dir=smoke_cache, parameters={"device": "cuda:7"})
+    not_a_dir = tmp_path / "results-is-a-file"
+    not_a_dir.write_text("")
+    # names are valid, so papermill starts; the notebook then fails when it opens the results store
+    with pytest.raises(PapermillExecutionError):
+        execute_section("domain-adaptation", profile="smoke", output=out, root=repo_root, results_dir=not_a_dir,
+                        cache_dir=smoke_cache)
     assert out.read_text() == "previous"
+    failed = nbformat.read(tmp_path / "nb.failed.ipynb", as_version=4)
+    assert any(o.get("output_type") == "error" for c in failed.cells for o in c.get("outputs", []))
+    assert not list(tmp_path.glob(".*.tmp.ipynb"))
+    # a GPU that is not there is refused before papermill starts
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        execute_section("domain-adaptation", profile="smoke", output=out, root=repo_root,
+                        results_dir=tmp_path / "r", parameters={"device": "cuda:0"})
