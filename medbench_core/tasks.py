@@ -75,7 +75,7 @@ _CLS = Protocol(optimizer="adam", lr=1e-3, batch_size=32, max_epochs=60, patienc
 _SEG = dataclasses.replace(_CLS, loss="bce_dice")
 
 for _t in (
-    TaskSpec("syn_dxc", "Thorax findings, 5 labels", CLASSIFICATION, "mean_auc", FINDINGS, _CLS, "DXC14/DXC5", True,
+    TaskSpec("syn_dxc", "Thorax findings, 5 labels", CLASSIFICATION, "mean_auc", FINDINGS, _CLS, "DXC5", True,
              "Multi-label classification of five findings on generated chest radiographs from a second 'site' "
              "(different contrast, noise and positioning than the pre-training chest set).",
              source="synthetic_chest", sizes=(500, 150, 400),
