@@ -1,6 +1,7 @@
 """Execute section notebooks with papermill and build the Jupyter Book (1.x). The build itself never trains."""
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import pandas as pd
 from .experiments import get_section, list_sections, validate_section_params
 from .models import get_arch, list_archs
 from .pretrain import describe_inits
+from .reported import QUESTIONS
 from .profiles import get_profile, list_profiles
 from .stats import ALPHA
 from .tasks import create_task, list_tasks
@@ -33,13 +35,71 @@ def find_root(start: str | os.PathLike | None = None) -> Path:
         "(its notebooks/ and _toc.yml). Run them from a clone, or pass --root.")
 
 
-def execute_section(section: str, *, profile: str, output: str | os.PathLike, root: str | os.PathLike | None = None,
-                    results_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-                    parameters: dict | None = None, log_output: bool = False) -> Path:
-    """Run a section notebook through papermill with ``profile`` and ``parameters``; write the executed copy to
-    ``output`` (atomically: a failed run leaves the previous copy in place). Names are validated first."""
+def notebook_fingerprint(source: str | os.PathLike, parameters: dict, results_dir: str | os.PathLike | None) -> str:
+    """What an executed notebook depends on: its source, its parameters, medbench's code and data files, and the
+    runs in the results store (if it reads one)."""
+    h = hashlib.sha256()
+    h.update(Path(source).read_bytes())
+    h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
+    pkg = Path(__file__).resolve().parent
+    for f in sorted(pkg.rglob("*")):
+        if f.suffix in (".py", ".csv") and "__pycache__" not in f.parts:
+            h.update(str(f.relative_to(pkg)).encode())
+            h.update(f.read_bytes())
+    if results_dir is not None:
+        runs = Path(results_dir) / "runs"
+        names = sorted(p.name for p in runs.glob("*.csv")) if runs.is_dir() else []
+        h.update("\n".join(names).encode())
+    return h.hexdigest()[:20]
+
+
+def _stored_fingerprint(path: Path) -> str | None:
+    try:
+        return json.loads(path.read_text())["metadata"].get("medbench", {}).get("fingerprint")
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cwd: str | os.PathLike,
+                     parameters: dict | None = None, log_output: bool = False,
+                     results_dir: str | os.PathLike | None = None, force: bool = False) -> Path:
+    """Run ``source`` through papermill and write the executed copy to ``output`` atomically: a failed run leaves
+    the previous copy in place and keeps the failed one next to it as ``*.failed.ipynb``.
+
+    An executed copy whose fingerprint (``notebook_fingerprint``) still matches is reused unless ``force``."""
     import papermill as pm
 
+    output = Path(output)
+    parameters = parameters or {}
+    if not force and output.exists() and \
+            _stored_fingerprint(output) == notebook_fingerprint(source, parameters, results_dir):
+        log.info("%s is up to date (nothing it depends on changed)", output)
+        return output
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.ipynb")
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(str(source), str(tmp), parameters=parameters, cwd=str(cwd), kernel_name="python3",
+                            progress_bar=False, log_output=log_output)
+    except BaseException:
+        if tmp.exists():
+            failed = output.with_name(f"{output.stem}.failed.ipynb")
+            os.replace(tmp, failed)
+            log.error("the executed notebook with the error is kept at %s", failed)
+        raise
+    nb = json.loads(tmp.read_text())
+    nb["metadata"]["medbench"] = {"fingerprint": notebook_fingerprint(source, parameters, results_dir)}
+    tmp.write_text(json.dumps(nb, indent=1))
+    os.replace(tmp, output)
+    log.info("executed %s in %.0f s -> %s", Path(source).name, time.perf_counter() - t0, output)
+    return output
+
+
+def execute_section(section: str, *, profile: str, output: str | os.PathLike, root: str | os.PathLike | None = None,
+                    results_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+                    parameters: dict | None = None, log_output: bool = False, force: bool = False) -> Path:
+    """Run a section notebook through papermill with ``profile`` and ``parameters``; write the executed copy to
+    ``output`` (atomically). Names are validated first, before papermill starts."""
     root = find_root(root)
     sec = get_section(section)
     params = {"profile": profile, **(parameters or {})}
@@ -49,22 +109,8 @@ def execute_section(section: str, *, profile: str, output: str | os.PathLike, ro
     params["results_dir"] = str(Path(results_dir or root / "results").resolve())
     if cache_dir is not None:
         params["cache_dir"] = str(Path(cache_dir).resolve())
-    output = Path(output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.ipynb")
-    t0 = time.perf_counter()
-    try:
-        pm.execute_notebook(str(root / "notebooks" / sec.notebook), str(tmp), parameters=params, cwd=str(root),
-                            kernel_name="python3", progress_bar=False, log_output=log_output)
-    except BaseException:
-        if tmp.exists():
-            failed = output.with_name(f"{output.stem}.failed.ipynb")
-            os.replace(tmp, failed)
-            log.error("the executed notebook with the error is kept at %s", failed)
-        raise
-    os.replace(tmp, output)
-    log.info("executed %s (%s profile) in %.0f s -> %s", sec.notebook, profile, time.perf_counter() - t0, output)
-    return output
+    return execute_notebook(root / "notebooks" / sec.notebook, output, cwd=root, parameters=params,
+                            log_output=log_output, results_dir=params["results_dir"], force=force)
 
 
 def _md_table(df: pd.DataFrame) -> str:
@@ -117,15 +163,21 @@ def write_generated_pages(root: Path, profile: str) -> None:
 
 def build_book(profile: str = "demo", *, root: str | os.PathLike | None = None,
                results_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-               sections=None, output_dir: str | os.PathLike | None = None, log_output: bool = False) -> Path:
+               sections=None, output_dir: str | os.PathLike | None = None, log_output: bool = False,
+               force: bool = False) -> Path:
     """Execute every section notebook on ``profile`` (training only what the results store lacks), write the
-    generated pages, then build the HTML book with Jupyter Book 1.x. Returns the ``html`` folder."""
+    generated pages, then build the HTML book with Jupyter Book 1.x. Returns the ``html`` folder.
+
+    Executed notebooks whose inputs did not change are reused (see ``execute_notebook``); ``force`` re-executes."""
     root = find_root(root)
     get_profile(profile)
     for s in sections or list_sections():
         sec = get_section(s)
         execute_section(s, profile=profile, output=root / "book" / "executed" / sec.notebook, root=root,
-                        results_dir=results_dir, cache_dir=cache_dir, log_output=log_output)
+                        results_dir=results_dir, cache_dir=cache_dir, log_output=log_output, force=force)
+    for key in QUESTIONS:  # the papers' own numbers: no training, a few seconds each
+        execute_notebook(root / "notebooks" / "reported" / f"{key}.ipynb",
+                         root / "book" / "executed" / "reported" / f"{key}.ipynb", cwd=root, force=force)
     write_generated_pages(root, profile)
     jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
     if jb is None:

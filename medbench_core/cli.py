@@ -2,7 +2,8 @@
 
     medbench list tasks|inits|sections|profiles|archs
     medbench run SECTION --profile smoke|demo [--tasks ...] [--inits ...] [--seeds N] [--device D]
-    medbench book [--profile demo]
+    medbench book [--profile demo] [--force]
+    medbench results import|export FILE [--results-dir DIR]
 """
 from __future__ import annotations
 
@@ -60,7 +61,8 @@ def _cmd_run(args) -> int:
     results = Path(args.results_dir) if args.results_dir else root / "results"
     output = Path(args.output) if args.output else results / "executed" / args.profile / sec.notebook
     out = execute_section(args.section, profile=args.profile, output=output, root=root, results_dir=results,
-                          cache_dir=args.cache_dir, parameters=params, log_output=not args.quiet)
+                          cache_dir=args.cache_dir, parameters=params, log_output=not args.quiet,
+                          force=True)  # `run` always executes; stored runs are still read, not trained
     print(f"executed notebook: {out}\nresults store: {results}")
     return 0
 
@@ -69,8 +71,23 @@ def _cmd_book(args) -> int:
     from .book import build_book
 
     html = build_book(args.profile, root=args.root, results_dir=args.results_dir, cache_dir=args.cache_dir,
-                      log_output=not args.quiet)
+                      log_output=not args.quiet, force=args.force)
     print(f"book: {html / 'index.html'}")
+    return 0
+
+
+def _cmd_results(args) -> int:
+    from .book import find_root
+    from .results import ResultsStore, export_results, import_results
+
+    results = Path(args.results_dir) if args.results_dir else find_root(args.root) / "results"
+    if args.action == "import":
+        out = import_results(args.file, results)
+        print(f"imported {out['imported']} runs ({out['rows']} rows) into {results}; "
+              f"{out['already_present']} were already there")
+    else:
+        n = export_results(ResultsStore(results), args.file, profile=args.profile)
+        print(f"wrote {n} rows from {results} to {args.file}")
     return 0
 
 
@@ -101,7 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--output", help="where to write the executed notebook")
     run.set_defaults(func=_cmd_run)
 
+    res = sub.add_parser("results", help="import results made elsewhere, or export this store")
+    res.add_argument("action", choices=["import", "export"])
+    res.add_argument("file", help="a CSV long table (the columns of `medbench_core.results.COLUMNS`)")
+    res.add_argument("--results-dir", help="results store (default: results/ in the checkout)")
+    res.add_argument("--root", help="the medbench checkout (default: found from the current directory)")
+    res.add_argument("--profile", help="export: only rows of this profile")
+    res.set_defaults(func=_cmd_results)
+
     book = sub.add_parser("book", parents=[common], help="execute every section, then build the book")
+    book.add_argument("--force", action="store_true",
+                      help="re-execute every notebook, even those whose inputs did not change")
     book.set_defaults(func=_cmd_book)
     return p
 

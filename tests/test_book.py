@@ -34,3 +34,25 @@ def test_book_builds_from_smoke_results(book_copy, tmp_path, smoke_cache):
     assert scripts and all(not s.startswith("http") for s in scripts)
     assert (html / "_static" / "mathjax" / "tex-chtml.js").stat().st_size > 500_000
     assert (html / "_static" / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2").is_dir()
+
+    # the papers' own numbers: one page per question, with tables, figures and flagged claims
+    part = (html / "book" / "reported" / "index.html").read_text()
+    assert "undeterminable" in part and "population" in part
+    for key in ("granularity", "self-supervised", "domain-adaptation", "architectures", "data-size"):
+        page = (html / "book" / "executed" / "reported" / f"{key}.html").read_text()
+        assert 'class="mb-table"' in page and "<img" in page, key
+        assert re.search(r"<b>(supported|not supported|undeterminable)</b>", page), key
+    da = (html / "book" / "executed" / "reported" / "domain-adaptation.html").read_text()
+    assert "98.47" in da and "n=10, population" in da
+
+
+    # a second build with nothing changed re-executes nothing; a change in the results store re-executes the section
+    executed = sorted((book_copy / "book" / "executed").rglob("*.ipynb"))
+    mtimes = {p: p.stat().st_mtime_ns for p in executed}
+    build_book("smoke", root=book_copy, results_dir=tmp_path / "results", cache_dir=smoke_cache)
+    assert {p: p.stat().st_mtime_ns for p in executed} == mtimes  # nothing re-executed
+    (tmp_path / "results" / "runs" / "0000000000000000.csv").write_text("")  # the store changed
+    build_book("smoke", root=book_copy, results_dir=tmp_path / "results", cache_dir=smoke_cache,
+               sections=["domain-adaptation"])
+    section = book_copy / "book" / "executed" / "03_domain_adaptation.ipynb"
+    assert section.stat().st_mtime_ns != mtimes[section]

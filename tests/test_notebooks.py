@@ -73,7 +73,7 @@ def test_section_runs_through_papermill_and_caches(tmp_path, smoke_cache, repo_r
     assert main(argv) == 0
     nb2 = nbformat.read(executed, as_version=4)
     summary = next(c for c in nb2.cells if "run_summary = " in c.source)
-    text = summary.outputs[0]["data"]["text/plain"]
+    text = next(o for o in summary.outputs if "data" in o)["data"]["text/plain"]
     assert "'trained': 0" in text and f"'cached': {len(grid.configs)}" in text
     assert mtimes == {p: p.stat().st_mtime_ns for p in (results / "runs").iterdir()}
     json.dumps(glued(nb2))  # still readable
@@ -100,3 +100,24 @@ def test_failing_notebook_keeps_previous_copy(tmp_path, smoke_cache, repo_root):
     with pytest.raises(ValueError, match="CUDA is not available"):
         execute_section("domain-adaptation", profile="smoke", output=out, root=repo_root,
                         results_dir=tmp_path / "r", parameters={"device": "cuda:0"})
+
+
+def test_results_imported_from_elsewhere_render_without_training(tmp_path, smoke_cache, repo_root, capsys):
+    """Runs made on another machine are exported, imported here, and the section renders from them alone."""
+    elsewhere, here = tmp_path / "elsewhere", tmp_path / "here"
+    grid = validate_section_params("domain-adaptation", profile="smoke")
+    from medbench_core import run_grid
+
+    run_grid(grid, elsewhere, cache_dir=smoke_cache, progress=False)
+    assert main(["results", "export", str(tmp_path / "lab.csv"), "--results-dir", str(elsewhere)]) == 0
+    assert main(["results", "import", str(tmp_path / "lab.csv"), "--results-dir", str(here)]) == 0
+    empty_cache = tmp_path / "no-cache"  # nothing may be generated or pre-trained
+    assert main(["run", "domain-adaptation", "--profile", "smoke", "--quiet", "--results-dir", str(here),
+                 "--cache-dir", str(empty_cache), "--root", str(repo_root)]) == 0
+    nb = nbformat.read(here / "executed" / "smoke" / "03_domain_adaptation.ipynb", as_version=4)
+    summary = next(o for o in next(c for c in nb.cells if "run_summary = " in c.source).outputs if "data" in o)
+    summary = summary["data"]["text/plain"]
+    assert "'trained': 0" in summary
+    assert not empty_cache.exists() or not any(empty_cache.rglob("*.pt"))
+    compare = next(c for c in nb.cells if "compare_with_reported" in c.source).outputs[0]["data"]["text/html"]
+    assert "Same direction for" in compare and "TXC" in compare
