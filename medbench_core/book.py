@@ -174,7 +174,8 @@ def build_book(profile: str = "demo", *, root: str | os.PathLike | None = None,
     for s in sections or list_sections():
         sec = get_section(s)
         execute_section(s, profile=profile, output=root / "book" / "executed" / sec.notebook, root=root,
-                        results_dir=results_dir, cache_dir=cache_dir, log_output=log_output, force=force)
+                        results_dir=results_dir, cache_dir=cache_dir, parameters={"progress": False},
+                        log_output=log_output, force=force)
     for key in QUESTIONS:  # the papers' own numbers: no training, a few seconds each
         execute_notebook(root / "notebooks" / "reported" / f"{key}.ipynb",
                          root / "book" / "executed" / "reported" / f"{key}.ipynb", cwd=root, force=force)

@@ -17,6 +17,7 @@ def test_book_builds_from_smoke_results(book_copy, tmp_path, smoke_cache):
     assert "smoke" in intro and "paper" in intro  # the profiles table, generated from the registry
 
     page = (html / "book" / "executed" / "03_domain_adaptation.html").read_text()
+    assert "it/s]" not in page and "widget-view" not in page  # no progress bars in the book
     assert 'class="mb-table"' in page and "As reported in DART 2021" in page
     imgs = re.findall(r'<img [^>]*src="([^"]+\.png)"', page)
     assert imgs and all((html / "book" / "executed" / src).resolve().stat().st_size > 5000 for src in imgs)
