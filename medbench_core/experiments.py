@@ -154,7 +154,7 @@ def run_one(cfg: RunConfig, store: ResultsStore, *, cache_dir=None, progress: bo
         "device": str(device), "wall_seconds": round(wall, 3),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "synthetic": task.synthetic,
     } for split, m, v in values])
-    torch.save({"arch": cfg.arch, "state_dict": model.state_dict()}, store.checkpoint_path(h))
+    store.save_checkpoint(h, {"arch": cfg.arch, "state_dict": model.state_dict()})
     config = cfg.to_dict() | {"config_hash": h, "history": result.history,
                               "load_report": str(model.load_report) if model.load_report else None}
     store.write_run(h, rows, config, cases)

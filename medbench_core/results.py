@@ -96,6 +96,16 @@ class ResultsStore:
     def checkpoint_path(self, config_hash: str) -> Path:
         return self._path("checkpoints", config_hash)
 
+    def save_checkpoint(self, config_hash: str, checkpoint: dict) -> Path:
+        """Write a run's fine-tuned weights atomically (temp file, then rename)."""
+        import torch
+
+        path = self.checkpoint_path(config_hash)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        torch.save(checkpoint, tmp)
+        os.replace(tmp, path)
+        return path
+
     def write_run(self, config_hash: str, rows: pd.DataFrame, config: dict, cases: dict[str, np.ndarray]) -> None:
         """Store a finished run: cases and config first, the rows last (the commit point)."""
         missing = [c for c in COLUMNS if c not in rows.columns]

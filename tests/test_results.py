@@ -42,6 +42,13 @@ def test_run_is_stored_once_and_then_read_not_trained(tmp_path, smoke_cache, mon
     assert rows["config_hash"].eq(cfg.config_hash()).all() and rows["synthetic"].all()
     cases = store.cases(cfg.config_hash())
     assert cases["test_probs"].shape == cases["test_labels"].shape == (cfg.n_test, 1)
+    # the best fine-tuned weights are kept and load back into the task's model (audited, no head left new)
+    from medbench_core.models import read_checkpoint
+
+    state = read_checkpoint(store.checkpoint_path(cfg.config_hash()), arch="test_resnet")
+    model = mb.create_model("test_resnet", mb.create_task("syn_txc", "smoke"))
+    assert mb.load_backbone(model, state, head_prefixes=("fc.",)).new_head == []
+    assert not list((tmp_path / "res").rglob("*.tmp"))
 
     def no_training(*a, **k):
         raise AssertionError("a stored run was trained again")
