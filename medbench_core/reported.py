@@ -417,7 +417,8 @@ def _plot_self_supervised():
     levels = {"–": 0, "n.s.": 1, "*": 2, "**": 3, "***": 4}
     z = tab.apply(lambda col: col.map(levels)).astype(float)
     fig, ax = plt.subplots(figsize=(6, 5), dpi=130)
-    cmap = sns.color_palette(["#eeeeee", "#c6dbef", "#9ecae1", "#4292c6", "#08519c"], as_cmap=True)
+    # greys for "not reported better" and "n.s.", blues only for significantly better
+    cmap = sns.color_palette(["#f7f7f7", "#d9d9d9", "#9ecae1", "#4292c6", "#08519c"], as_cmap=True)
     sns.heatmap(z, annot=tab.to_numpy(), fmt="", cmap=cmap, vmin=-0.5, vmax=4.5, cbar=False, linewidths=0.5,
                 ax=ax, annot_kws={"fontsize": 8})
     ax.set_xlabel("")
