@@ -74,20 +74,17 @@ def load_task_data(task: TaskSpec, cache_dir=None) -> dict[str, SplitData]:
     cache = get_cache_dir(cache_dir)
     g = task.generator
     size = task.protocol.image_size
-    target = "cavity" if task.name == "syn_txc" else None
     out = {}
     for i, split in enumerate(SPLITS):
         params = dict(n=task.sizes[i], size=size, seed=g["seed"] * 1000 + i, site=g["site"],
-                      prevalence=g["prevalence"], target=target, target_prevalence=g.get("target_prevalence"))
-        if task.name == "syn_pxs":  # every image carries a pneumothorax
-            params.update(target="pneumothorax")
+                      prevalence=g["prevalence"], target=g.get("target"), target_prevalence=g.get("target_prevalence"))
         arr = _cached(cache, "chest", params, lambda p=params: synthetic.chest_xrays(**p))
         images = arr["images"][:, None]  # (n, 1, S, S)
         if task.kind == CLASSIFICATION:
             idx = [synthetic.CHEST_FINDINGS.index(c) for c in task.classes]
             targets = arr["labels"][:, idx]
         else:
-            targets = arr["lungs" if task.name == "syn_lxs" else "pneumothorax"][:, None]
+            targets = arr[g["mask"]][:, None]
         out[split] = SplitData(images, targets)
     return out
 

@@ -35,6 +35,7 @@ from ._registry import Registry
 from .data import BatchLoader, SplitData, get_cache_dir, load_pretrain_data
 from .engine import make_loss, make_optimizer, progress_enabled, resolve_device, seed_everything
 from .metrics import mean_auc
+from .models import classifier_head_prefixes, load_backbone, read_checkpoint
 from .profiles import get_profile
 
 log = logging.getLogger("medbench")
@@ -155,8 +156,6 @@ def _run_stage(cfg: StageConfig, parent_path: Path | None, *, cache_dir, device,
     num_classes = data.targets.shape[1] if multilabel else int(data.targets.max()) + 1
     model = timm.create_model(cfg.arch, pretrained=False, num_classes=num_classes)
     if parent_path is not None:
-        from .models import classifier_head_prefixes, load_backbone, read_checkpoint
-
         load_backbone(model, read_checkpoint(parent_path, arch=cfg.arch),
                       head_prefixes=classifier_head_prefixes(cfg.arch), source=str(parent_path))
     model.to(dev)

@@ -432,8 +432,8 @@ def _plot_self_supervised():
 def _plot_architectures():
     rep = load_reported("architectures")
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=130)
-    order = list(dict.fromkeys(rep["task"] + "\n" + rep["labelled_images"].map(lambda n: f"{int(n):,} images")))
     rep = rep.assign(x=rep["task"] + "\n" + rep["labelled_images"].map(lambda n: f"{int(n):,} images"))
+    order = list(dict.fromkeys(rep["x"]))
     sns.barplot(data=rep, x="x", y="mean", hue="comparison", order=order, palette="colorblind", ax=ax)
     ax.axhline(0, c="k", lw=0.8)
     ax.set_xlabel("")

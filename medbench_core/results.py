@@ -231,9 +231,7 @@ def import_results(path: str | os.PathLike, results_dir: str | os.PathLike) -> d
     names, consistency, and conflicts with runs already stored); if anything is wrong nothing is written, not even
     an empty store. Runs already stored with identical rows are skipped."""
     runs = read_results_file(path)
-    store = ResultsStore(results_dir) if Path(results_dir, "runs").is_dir() else None
-    if store is None:  # a new store: nothing to conflict with; create it only now that the file is valid
-        store = ResultsStore(results_dir)
+    store = ResultsStore(results_dir)  # opened (or created) only now that the file is valid
     new, same = {}, []
     for h, rows in runs.items():
         if store.has(h):

@@ -54,7 +54,9 @@ class TaskSpec:
     description: str
     source: str = "generated"  # generator or dataset name
     sizes: tuple[int, int, int] = (0, 0, 0)
-    generator: dict = field(default_factory=dict)  # generator settings (site, prevalences, target)
+    # generator settings: site, prevalence, seed, and optionally target (a finding with its own
+    # target_prevalence) and mask (the segmentation target: lungs | pneumothorax)
+    generator: dict = field(default_factory=dict)
     profile: str = "paper"
 
     @property
@@ -85,15 +87,16 @@ for _t in (
              "Binary detection of an upper-lobe cavity with satellite specks, a finding the pre-training chest set "
              "never labels; a few hundred images, like the Shenzhen set.",
              source="synthetic_chest", sizes=(200, 60, 200),
-             generator=dict(site="B", prevalence=0.15, target_prevalence=0.5, seed=12)),
+             generator=dict(site="B", prevalence=0.15, target="cavity", target_prevalence=0.5, seed=12)),
     TaskSpec("syn_pxs", "Pneumothorax segmentation", SEGMENTATION, "dice", ("pneumothorax",), _SEG, "PXS", True,
              "Segmentation of a pneumothorax rim (a small structure without lung markings); every image has one.",
              source="synthetic_chest", sizes=(300, 80, 200),
-             generator=dict(site="B", prevalence=0.2, target_prevalence=1.0, seed=13)),
+             generator=dict(site="B", prevalence=0.2, target="pneumothorax", target_prevalence=1.0, seed=13,
+                            mask="pneumothorax")),
     TaskSpec("syn_lxs", "Lung segmentation", SEGMENTATION, "dice", ("lungs",), _SEG, "LXS", True,
              "Segmentation of both lungs (heart shadow excluded); about as many images as the Montgomery set.",
              source="synthetic_chest", sizes=(100, 40, 100),
-             generator=dict(site="B", prevalence=0.2, seed=14)),
+             generator=dict(site="B", prevalence=0.2, seed=14, mask="lungs")),
 ):
     _TASKS.register(_t.name, _t)
 
