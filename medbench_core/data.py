@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ import numpy as np
 import torch
 
 from . import synthetic
-from .tasks import CLASSIFICATION, TaskSpec
+from .tasks import CLASSIFICATION, IGNORE, TaskSpec
 
 SPLITS = ("train", "val", "test")
 
@@ -76,6 +77,13 @@ def load_task_data(task: TaskSpec, cache_dir=None) -> dict[str, SplitData]:
     size = task.protocol.image_size
     out = {}
     for i, split in enumerate(SPLITS):
+        if task.source == "synthetic_fundus":
+            params = dict(n=task.sizes[i], size=size, seed=g["seed"] * 1000 + i)
+            arr = _cached(cache, "fundus", params, lambda p=params: synthetic.fundus_images(**p))
+            # pixels outside the field of view are IGNORE: neither loss nor Dice counts them
+            targets = np.where(arr["fov"] > 0, arr[g["mask"]], IGNORE).astype(np.uint8)[:, None]
+            out[split] = SplitData(arr["images"], targets)
+            continue
         params = dict(n=task.sizes[i], size=size, seed=g["seed"] * 1000 + i, site=g["site"],
                       prevalence=g["prevalence"], target=g.get("target"), target_prevalence=g.get("target_prevalence"))
         arr = _cached(cache, "chest", params, lambda p=params: synthetic.chest_xrays(**p))
@@ -102,6 +110,43 @@ def load_pretrain_data(source: str, n: int, size: int, seed: int, cache_dir=None
         arr = _cached(cache, "chest", params, lambda: synthetic.chest_xrays(**params))
         return SplitData(arr["images"][:, None], arr["labels"][:, :5])
     raise ValueError(f"unknown pre-training source {source!r}; valid: natural, natural_fine, chest")
+
+
+def fraction_indices(n_train: int, fraction: float, seed: int = 0) -> np.ndarray:
+    """Training-split indices kept at ``fraction``: the first ceil(fraction * n) of one fixed permutation, so the
+    subsets are nested (5 % inside 10 % inside 25 % ...) and the same for every run seed. Validation and test
+    splits are never subsampled.
+
+    Example:
+        >>> set(fraction_indices(100, 0.05)) <= set(fraction_indices(100, 0.1))
+        True
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    order = np.random.default_rng(seed).permutation(n_train)
+    return np.sort(order[: max(1, math.ceil(fraction * n_train))])
+
+
+def fraction_manifest(task: TaskSpec, fractions) -> dict:
+    """The nested training subsets of ``task`` (sized by its profile) as a manifest: image ids per fraction.
+
+    Ids name the split and the index in it (``train/00042``), so a manifest says exactly which images a run saw.
+    """
+    n = task.sizes[0]
+    return {"task": task.name, "profile": task.profile, "split": "train", "n_train": n,
+            "data_version": f"generated-v{synthetic.GENERATOR_VERSION}" if task.synthetic else task.source,
+            "rule": "first ceil(fraction * n_train) images of one fixed permutation (seed 0): nested",
+            "fractions": {f"{f:g}": [f"train/{i:05d}" for i in fraction_indices(n, f)] for f in sorted(fractions)}}
+
+
+def write_fraction_manifest(task: TaskSpec, fractions, directory: str | os.PathLike) -> Path:
+    """Write ``fraction_manifest`` to ``directory/<task>-<profile>-fractions.json`` (atomically); returns the path."""
+    path = Path(directory) / f"{task.name}-{task.profile}-fractions.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(fraction_manifest(task, fractions), indent=1))
+    os.replace(tmp, path)
+    return path
 
 
 class BatchLoader:

@@ -15,7 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .metrics import dice_per_case, mean_auc
-from .tasks import CLASSIFICATION, TaskSpec
+from .tasks import CLASSIFICATION, IGNORE, TaskSpec
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -45,20 +45,41 @@ def progress_enabled(progress: bool | None) -> bool:
     return os.environ.get("MEDBENCH_PROGRESS", "1") != "0"
 
 
+def _valid(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(target with ignored pixels set to 0, 0/1 weight that is 0 where the target is ``IGNORE``)."""
+    valid = (target != IGNORE).to(target.dtype)
+    return target * valid, valid
+
+
 def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
-    """1 - soft Dice over each image, averaged over the batch."""
-    probs = torch.sigmoid(logits).flatten(1)
+    """1 - soft Dice over each image, averaged over the batch; pixels labelled ``IGNORE`` do not count."""
+    target, valid = _valid(target)
+    probs = (torch.sigmoid(logits) * valid).flatten(1)
     target = target.flatten(1)
     inter = (probs * target).sum(1)
     return (1 - (2 * inter + eps) / (probs.sum(1) + target.sum(1) + eps)).mean()
 
 
+def masked_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Binary cross-entropy averaged over the entries whose target is not ``IGNORE`` (all of them, usually).
+
+    Example:
+        >>> t = torch.tensor([[1.0, IGNORE]])
+        >>> bool(masked_bce(torch.tensor([[0.0, 50.0]]), t) == masked_bce(torch.tensor([[0.0]]), t[:, :1]))
+        True
+    """
+    target, valid = _valid(target)
+    loss = F.binary_cross_entropy_with_logits(logits, target, weight=valid, reduction="sum")
+    return loss / valid.sum().clamp(min=1)
+
+
 def make_loss(name: str):
-    """``bce`` (multi-label or per-pixel), ``dice``, ``bce_dice`` (their sum) or ``ce`` (single-label)."""
+    """``bce`` (multi-label or per-pixel), ``dice``, ``bce_dice`` (their sum) or ``ce`` (single-label).
+    Segmentation targets may mark pixels outside the field of view as ``IGNORE``; every loss leaves them out."""
     losses = {
-        "bce": lambda lo, t: F.binary_cross_entropy_with_logits(lo, t),
+        "bce": masked_bce,
         "dice": soft_dice_loss,
-        "bce_dice": lambda lo, t: F.binary_cross_entropy_with_logits(lo, t) + soft_dice_loss(lo, t),
+        "bce_dice": lambda lo, t: masked_bce(lo, t) + soft_dice_loss(lo, t),
         "ce": lambda lo, t: F.cross_entropy(lo, t.long()),
     }
     if name not in losses:
@@ -93,7 +114,8 @@ def evaluate(model: nn.Module, loader, loss_fn, task: TaskSpec, device: torch.de
     """Loss, the task metric and per-case values on ``loader``.
 
     Classification returns ``probs`` and ``labels`` (n, K) and the mean AUC with per-class AUCs; segmentation
-    returns one Dice per image (threshold 0.5 on the sigmoid) and their mean.
+    returns one Dice per image (threshold 0.5 on the sigmoid; pixels labelled ``IGNORE``, outside the field of
+    view, are left out) and their mean.
     """
     model.eval()
     total, count, outs, targets = 0.0, 0, [], []
@@ -106,8 +128,9 @@ def evaluate(model: nn.Module, loader, loss_fn, task: TaskSpec, device: torch.de
             outs.append(torch.sigmoid(logits).float().cpu())
             targets.append(y.cpu())
         else:
-            pred = (torch.sigmoid(logits) > 0.5).cpu().numpy()
-            outs.append(torch.from_numpy(dice_per_case(pred, y.cpu().numpy() > 0.5)))
+            y = y.cpu().numpy()
+            pred = (torch.sigmoid(logits) > 0.5).cpu().numpy() & (y != IGNORE)  # Dice inside the field of view
+            outs.append(torch.from_numpy(dice_per_case(pred, y == 1)))
     result = {"loss": total / max(count, 1)}
     if task.kind == CLASSIFICATION:
         probs, labels = torch.cat(outs).numpy(), torch.cat(targets).numpy().astype(np.uint8)

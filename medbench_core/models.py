@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import timm
 import torch
+from timm.models import register_model
+from timm.models.convnext import _create_convnext
+from timm.models.swin_transformer import _create_swin_transformer
+from timm.models.vision_transformer import _create_vision_transformer
 from torch import nn
 
 from ._registry import Registry, UnknownNameError
@@ -22,28 +27,85 @@ class CheckpointAuditError(RuntimeError):
     """A checkpoint does not fill every backbone tensor of the model (or brings tensors the model does not have)."""
 
 
+# Miniature ConvNeXt, Swin and ViT for the embedded default: about the size of timm's test_resnet (0.4-0.7M
+# parameters) so the architecture comparison is between designs, not sizes. Registered with timm, so timm, smp's
+# ``tu-`` encoders and our checkpoints all use the same names. Their transformer settings depend on the image size
+# (see ``_size_kwargs``).
+
+
+@register_model
+def mini_convnext(pretrained=False, **kwargs):
+    """ConvNeXt with 4 stages of widths 24-192 (depths 1, 1, 2, 1); 0.6M parameters."""
+    return _create_convnext("convnext_atto", pretrained=False,
+                            **dict(dict(dims=(24, 48, 96, 192), depths=(1, 1, 2, 1)), **kwargs))
+
+
+@register_model
+def mini_swin(pretrained=False, **kwargs):
+    """Swin Transformer with 4 stages (patch 2, widths 24-192, one block each); 0.7M parameters."""
+    return _create_swin_transformer("swin_tiny_patch4_window7_224", pretrained=False,
+                                    **dict(dict(patch_size=2, embed_dim=24, depths=(1, 1, 1, 1),
+                                                num_heads=(1, 2, 4, 8)), **kwargs))
+
+
+@register_model
+def mini_vit(pretrained=False, **kwargs):
+    """Plain ViT (width 96, 4 blocks, 3 heads, class token; patch 4 unless given); 0.5M parameters."""
+    return _create_vision_transformer("vit_tiny_patch16_224", pretrained=False,
+                                      **dict(dict(patch_size=4, embed_dim=96, depth=4, num_heads=3), **kwargs))
+
+
 @dataclass(frozen=True)
 class ArchSpec:
-    """An architecture usable for classification (timm) and as a U-Net encoder (smp ``tu-`` encoders)."""
+    """An architecture usable for classification (timm) and, where ``segmentation``, as a U-Net encoder (smp
+    ``tu-`` encoders)."""
 
     name: str  # timm model name
     family: str  # convnet | transformer
     description: str
     decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)  # U-Net decoder, deepest first (smp default)
+    size_kwargs: Callable[[int], dict] | None = None  # image size -> timm kwargs (transformers fix their grid)
+    segmentation: bool = True  # False: no feature pyramid for a U-Net (plain ViT)
+    max_depth: int = 5  # feature levels the encoder offers to a U-Net
+    label: str = ""  # short name in tables
+
+    def timm_kwargs(self, image_size: int | None) -> dict:
+        return self.size_kwargs(image_size) if (self.size_kwargs and image_size) else {}
 
 
+_MINI_DECODER = (128, 64, 32, 16, 8)
 _ARCHS: Registry[ArchSpec] = Registry("arch")
 for _a in (
     ArchSpec("test_resnet", "convnet", "timm's tiny ResNet (0.4M parameters), the demo's stand-in for ResNet-50",
-            decoder_channels=(128, 64, 32, 16, 8)),
-    ArchSpec("resnet18", "convnet", "ResNet-18 (11M parameters)"),
-    ArchSpec("resnet50", "convnet", "ResNet-50 (25M parameters), the DART 2021 backbone"),
+             decoder_channels=_MINI_DECODER, label="ResNet (mini)"),
+    ArchSpec("mini_convnext", "convnet", "a miniature ConvNeXt (0.6M parameters), the demo's ConvNeXt",
+             decoder_channels=_MINI_DECODER, label="ConvNeXt (mini)"),
+    ArchSpec("mini_swin", "transformer", "a miniature Swin Transformer (0.7M parameters; patch 2, window = image "
+             "size / 16), the demo's Swin", decoder_channels=_MINI_DECODER, label="Swin (mini)", max_depth=4,
+             size_kwargs=lambda s: {"img_size": s, "window_size": max(1, s // 16)}),
+    ArchSpec("mini_vit", "transformer", "a miniature plain ViT (0.5M parameters; patch = image size / 8, so 64 "
+             "tokens), the demo's ViT/DeiT; classification only (one feature scale, no pyramid for a U-Net)",
+             label="ViT (mini)", size_kwargs=lambda s: {"img_size": s, "patch_size": max(1, s // 8)},
+             segmentation=False),
+    ArchSpec("resnet18", "convnet", "ResNet-18 (11M parameters)", label="ResNet-18"),
+    ArchSpec("resnet50", "convnet", "ResNet-50 (25M parameters), the DART 2021 backbone", label="ResNet-50"),
 ):
     _ARCHS.register(_a.name, _a)
 
 
+def build_classifier(arch: str, num_classes: int, image_size: int | None = None) -> nn.Module:
+    """A randomly initialised timm classifier of ``arch`` for images of ``image_size`` px.
+
+    Example:
+        >>> build_classifier("mini_vit", 3, 32)(torch.zeros(1, 3, 32, 32)).shape
+        torch.Size([1, 3])
+    """
+    return timm.create_model(arch, pretrained=False, num_classes=num_classes,
+                             **get_arch(arch).timm_kwargs(image_size))
+
+
 def list_archs() -> list[str]:
-    """Names of registered architectures, e.g. ``['test_resnet', 'resnet18', 'resnet50']``."""
+    """Names of registered architectures, e.g. ``['test_resnet', 'mini_convnext', 'mini_swin', 'mini_vit', ...]``."""
     return _ARCHS.names()
 
 
@@ -61,7 +123,7 @@ class LoadReport:
 
     def __str__(self) -> str:
         return (f"loaded {self.loaded} backbone tensors; new head tensors: {self.new_head or 'none'}; "
-                f"checkpoint head tensors not used: {self.dropped_head or 'none'}")
+                f"checkpoint tensors not used (head, or stages deeper than the model): {self.dropped_head or 'none'}")
 
 
 def _fmt(keys, limit=8) -> str:
@@ -112,7 +174,7 @@ def load_backbone(module: nn.Module, state: dict[str, torch.Tensor], *, head_pre
 
 def classifier_head_prefixes(arch: str) -> tuple[str, ...]:
     """Key prefixes of a timm model's classification head, from its pretrained config (e.g. ``('fc.',)``)."""
-    cfg = timm.create_model(arch, pretrained=False, num_classes=1).pretrained_cfg
+    cfg = build_classifier(arch, 1).pretrained_cfg
     heads = cfg.get("classifier", "fc")
     heads = heads if isinstance(heads, (tuple, list)) else (heads,)
     return tuple(f"{h}." for h in heads)
@@ -126,7 +188,7 @@ def encoder_key_map(arch: str, encoder_state_keys) -> tuple[dict[str, str], list
     place for]); the latter are the head (classifier, final pooling norm) and may be dropped.
     """
     children = {k[len("model."):].split(".")[0] for k in encoder_state_keys}
-    full = timm.create_model(arch, pretrained=False, num_classes=1).state_dict()
+    full = build_classifier(arch, 1).state_dict()
     mapping, unused = {}, []
     for key in full:
         parts = key.split(".")
@@ -161,14 +223,19 @@ def create_model(arch: str, task: TaskSpec, *, checkpoint: str | Path | None = N
     """
     if arch not in _ARCHS:
         raise UnknownNameError(f"unknown arch {arch!r}; valid archs: {', '.join(list_archs())}")
+    spec = _ARCHS.get(arch)
+    size = task.protocol.image_size
     if task.kind == CLASSIFICATION:
-        model = timm.create_model(arch, pretrained=False, num_classes=len(task.classes))
+        model = build_classifier(arch, len(task.classes), size)
     else:
         import segmentation_models_pytorch as smp
 
-        depth = encoder_depth_for(task.protocol.image_size)
+        if not spec.segmentation:
+            raise ValueError(f"{arch} cannot be a U-Net encoder ({spec.description}); segmentation archs: "
+                             f"{', '.join(a for a in list_archs() if get_arch(a).segmentation)}")
+        depth = min(encoder_depth_for(size), spec.max_depth)
         model = smp.Unet(encoder_name=f"tu-{arch}", encoder_weights=None, encoder_depth=depth, in_channels=3,
-                         classes=1, decoder_channels=_ARCHS.get(arch).decoder_channels[-depth:])
+                         classes=1, decoder_channels=spec.decoder_channels[-depth:], **spec.timm_kwargs(size))
     model.load_report = None
     if checkpoint is not None:
         state = read_checkpoint(checkpoint, arch=arch)

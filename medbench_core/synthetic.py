@@ -255,3 +255,79 @@ def _natural_chunk(rng, fine, size):
         img = img * (1 - m[:, None]) + (m * fill)[:, None] * color
     img = img + 0.03 * rng.standard_normal(img.shape).astype(np.float32)
     return np.round(np.clip(img, 0, 1) * 255).astype(np.uint8)
+
+
+def fundus_images(n: int, size: int, seed: int) -> dict[str, np.ndarray]:
+    """Generate ``n`` SYNTHETIC retinal-fundus-like colour images with a branching vessel tree.
+
+    A dark-red disc (the field of view, black outside) holds a bright optic disc, a darker macula and four vessel
+    arcades leaving the optic disc, each a binary tree of tapering, slightly curved segments. Vessel contrast falls
+    with width, so the thinnest branches are faint, as in DRIVE. Returns ``images`` (n, 3, S, S) uint8,
+    ``vessels`` and ``fov`` masks (n, S, S) with values 0/1.
+
+    Example:
+        >>> out = fundus_images(2, 32, seed=0)
+        >>> out["images"].shape, bool((out["vessels"] <= out["fov"]).all())
+        ((2, 3, 32, 32), True)
+    """
+    rng = np.random.default_rng(seed)
+    yy, xx = (a[0] for a in _grid(size))
+    px = 2.0 / size
+    images = np.empty((n, 3, size, size), np.uint8)
+    vessels = np.empty((n, size, size), np.uint8)
+    fovs = np.empty((n, size, size), np.uint8)
+    for i in range(n):
+        fov_r = rng.uniform(0.88, 0.96)
+        fov = np.sqrt(xx**2 + yy**2) < fov_r
+        side = rng.choice([-1.0, 1.0])  # left or right eye
+        ox, oy = side * rng.uniform(0.35, 0.45), rng.uniform(-0.08, 0.08)
+        segs = []  # (x0, y0, x1, y1, width)
+        for base in (-0.55, 0.55, -2.0, 2.0):  # two arcades towards the macula, two to the nasal side
+            ang = (np.pi if side > 0 else 0.0) + base * (1 if side > 0 else -1) + rng.normal(0, 0.12)
+            _vessel_tree(rng, segs, ox, oy, ang, width=rng.uniform(0.055, 0.07), length=rng.uniform(0.28, 0.36),
+                         depth=4)
+        s = np.asarray(segs, np.float32)
+        d = _segment_distance(xx, yy, s)  # (K, S, S)
+        half = s[:, 4, None, None] / 2
+        vmask = (d < np.maximum(half, 0.6 * px)).any(0) & fov
+        # contrast per pixel: the widest vessel covering it
+        cover = np.where(d < np.maximum(half, 0.6 * px), s[:, 4, None, None], 0).max(0)
+        depth_v = np.clip(cover / 0.06, 0.25, 1.0) * rng.uniform(0.8, 1.0)
+        rr = np.sqrt(xx**2 + yy**2)
+        shade = 1 - 0.35 * (rr / fov_r) ** 2 + 0.05 * ndimage.gaussian_filter(
+            rng.standard_normal((size, size)), size / 12)
+        base_col = np.array([rng.uniform(0.75, 0.9), rng.uniform(0.3, 0.4), rng.uniform(0.12, 0.2)])[:, None, None]
+        img = base_col * shade
+        disc = _soft(np.sqrt((xx - ox) ** 2 + (yy - oy) ** 2) - rng.uniform(0.09, 0.12), 3 * px)
+        img = img * (1 - disc) + disc * np.array([1.0, 0.85, 0.55])[:, None, None]
+        mx, my = ox - side * rng.uniform(0.75, 0.85), oy + rng.uniform(-0.05, 0.05)
+        img = img * (1 - 0.35 * np.exp(-((xx - mx) ** 2 + (yy - my) ** 2) / 0.02))
+        img = img * (1 - 0.45 * depth_v * vmask)  # vessels: darker, more so the wider they are
+        img = ndimage.gaussian_filter(img, sigma=(0, 0.5 * size / 64, 0.5 * size / 64))
+        img = img + 0.025 * rng.standard_normal(img.shape)
+        img = np.clip(img, 0, 1) * fov
+        images[i] = np.round(img * 255).astype(np.uint8)
+        vessels[i], fovs[i] = vmask, fov
+    return {"images": images, "vessels": vessels, "fov": fovs}
+
+
+def _vessel_tree(rng, segs, x, y, ang, width, length, depth):
+    """Append a tapering vessel from (x, y) at angle ``ang``, two slightly bent segments, then two branches."""
+    for _ in range(2):
+        ang += rng.normal(0, 0.18)
+        x1, y1 = x + np.cos(ang) * length / 2, y + np.sin(ang) * length / 2
+        segs.append((x, y, x1, y1, width))
+        x, y = x1, y1
+    if depth > 0:
+        spread = rng.uniform(0.35, 0.7)
+        for sgn in (-1, 1):
+            _vessel_tree(rng, segs, x, y, ang + sgn * spread, width * rng.uniform(0.68, 0.8),
+                         length * rng.uniform(0.7, 0.85), depth - 1)
+
+
+def _segment_distance(xx, yy, s):
+    """Distance of every grid point to each of the K segments ``s`` (K, 5); returns (K, S, S)."""
+    x0, y0, x1, y1 = (s[:, k, None, None] for k in range(4))
+    vx, vy = x1 - x0, y1 - y0
+    t = np.clip(((xx - x0) * vx + (yy - y0) * vy) / np.maximum(vx**2 + vy**2, 1e-9), 0, 1)
+    return np.sqrt((xx - x0 - t * vx) ** 2 + (yy - y0 - t * vy) ** 2)

@@ -14,6 +14,7 @@ from .profiles import get_profile
 
 CLASSIFICATION = "multilabel_classification"
 SEGMENTATION = "binary_segmentation"
+IGNORE = 2  # segmentation target value of pixels that neither loss nor metric counts (outside a field of view)
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class TaskSpec:
     source: str = "generated"  # generator or dataset name
     sizes: tuple[int, int, int] = (0, 0, 0)
     # generator settings: site, prevalence, seed, and optionally target (a finding with its own
-    # target_prevalence) and mask (the segmentation target: lungs | pneumothorax)
+    # target_prevalence) and mask (the segmentation target: lungs | pneumothorax | vessels)
     generator: dict = field(default_factory=dict)
     profile: str = "paper"
 
@@ -97,6 +98,11 @@ for _t in (
              "Segmentation of both lungs (heart shadow excluded); about as many images as the Montgomery set.",
              source="synthetic_chest", sizes=(100, 40, 100),
              generator=dict(site="B", prevalence=0.2, seed=14, mask="lungs")),
+    TaskSpec("syn_vxs", "Retinal vessel segmentation", SEGMENTATION, "dice", ("vessels",),
+             dataclasses.replace(_SEG, loss="bce", batch_size=16), "VFS", True,
+             "Segmentation of a branching vessel tree on generated colour fundus images; Dice inside the field of "
+             "view only, BCE loss and batch size 16 as in the paper for DRIVE; a small set of whole images.",
+             source="synthetic_fundus", sizes=(120, 30, 60), generator=dict(seed=15, mask="vessels")),
 ):
     _TASKS.register(_t.name, _t)
 

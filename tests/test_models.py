@@ -91,3 +91,51 @@ def test_checkpoints_are_read_without_unpickling_objects(tmp_path):
         read_checkpoint(tmp_path / "plain.pt")
     with pytest.raises(FileNotFoundError):
         read_checkpoint(tmp_path / "absent.pt")
+
+
+MINI = ["test_resnet", "mini_convnext", "mini_swin", "mini_vit"]
+
+
+@pytest.mark.parametrize("arch", MINI)
+@pytest.mark.parametrize("size", [32, 48])
+def test_architecture_classifies_segments_and_takes_its_pretrained_weights(arch, size, tmp_path):
+    """Every architecture of the comparison: a classifier and (where it has a feature pyramid) a U-Net at the
+    profile's image size, both filled completely from one pre-training checkpoint of that architecture."""
+    import dataclasses
+
+    from medbench_core.models import build_classifier, get_arch
+
+    def at(task):
+        t = mb.create_task(task, "smoke")
+        return dataclasses.replace(t, protocol=dataclasses.replace(t.protocol, image_size=size))
+
+    torch.manual_seed(0)
+    source = build_classifier(arch, 4, size)
+    assert 0.3e6 < sum(p.numel() for p in source.parameters()) < 0.8e6  # same size class: designs, not sizes
+    ckpt = _save(tmp_path / "p.pt", source.state_dict(), arch=arch)
+    x = torch.randn(2, 3, size, size)
+    cls = mb.create_model(arch, at("syn_dxc"), checkpoint=ckpt)
+    for k, v in cls.state_dict().items():
+        if k in source.state_dict() and not k.startswith(tuple(cls.load_report.new_head)):
+            assert torch.equal(v, source.state_dict()[k]), k
+    assert cls(x).shape == (2, 5) and cls.load_report.loaded > 10
+    if get_arch(arch).segmentation:
+        seg = mb.create_model(arch, at("syn_pxs"), checkpoint=ckpt)
+        assert seg(x).shape == (2, 1, size, size)
+        # every tensor of the encoder comes from the checkpoint; unused are the head and, at 48 px (a 4-level
+        # U-Net), the deepest stage
+        assert seg.load_report.loaded == len(seg.encoder.state_dict())
+        assert all(k in source.state_dict() for k in seg.load_report.dropped_head)
+    else:
+        with pytest.raises(ValueError, match="cannot be a U-Net encoder"):
+            mb.create_model(arch, at("syn_pxs"))
+
+
+def test_swin_checkpoint_of_another_image_size_is_refused(tmp_path):
+    """Swin's relative-position tables depend on the window, hence on the image size: an audited load says so."""
+    from medbench_core.models import build_classifier
+
+    ckpt = _save(tmp_path / "s.pt", build_classifier("mini_swin", 4, 32).state_dict(), arch="mini_swin")
+    t = mb.create_task("syn_txc", "demo")  # 48 px
+    with pytest.raises(CheckpointAuditError, match="another shape"):
+        mb.create_model("mini_swin", t, checkpoint=ckpt)

@@ -56,3 +56,40 @@ def test_natural_images_have_nested_labels():
     np.testing.assert_array_equal(out["coarse"], out["fine"] // 4)
     assert set(np.unique(out["fine"])) == set(range(16))
     np.testing.assert_array_equal(out["images"], S.natural_images(300, 32, seed=0)["images"])
+
+
+def test_fundus_vessels_lie_inside_the_field_of_view():
+    a, b = S.fundus_images(3, 48, seed=5), S.fundus_images(3, 48, seed=5)
+    assert all(np.array_equal(a[k], b[k]) for k in a)  # deterministic
+    assert a["images"].shape == (3, 3, 48, 48) and a["images"].dtype == np.uint8
+    assert not (a["vessels"] & ~a["fov"].astype(bool)).any()
+    assert 0.05 < a["vessels"].mean() < 0.3 and 0.5 < a["fov"].mean() < 0.8
+    assert (a["images"][:, :, a["fov"][0] == 0] == 0).mean() > 0.95  # black outside the field of view
+    inside = a["fov"] == 1
+    v, bg = a["vessels"] == 1, inside & (a["vessels"] == 0)
+    assert a["images"][:, 0][v].mean() < a["images"][:, 0][bg].mean() - 20  # vessels are darker
+
+
+def test_outside_the_field_of_view_counts_for_neither_loss_nor_dice():
+    import torch
+
+    from medbench_core.data import load_task_data
+    from medbench_core.engine import evaluate, make_loss
+    from medbench_core.tasks import IGNORE, create_task
+
+    task = create_task("syn_vxs", "smoke")
+    test = load_task_data(task)["test"]
+    assert set(np.unique(test.targets)) == {0, 1, IGNORE}
+    y = torch.from_numpy(test.targets[:4]).float()
+    inside = torch.where(y == 1, 20.0, -20.0)  # perfect inside the field of view
+    outside = torch.where(y == IGNORE, 20.0, 0.0)  # and confidently wrong outside it
+    for name in ("bce", "dice", "bce_dice"):
+        assert make_loss(name)(inside + outside, y) < 0.01, name
+
+    class Const(torch.nn.Module):
+        def forward(self, x):
+            return logits
+
+    logits = inside + outside
+    loader = [(torch.zeros(4, 3, 8, 8), y)]
+    assert evaluate(Const(), loader, make_loss("bce"), task, torch.device("cpu"))["dice"] == pytest.approx(1.0)
