@@ -1,19 +1,22 @@
 """Pre-training stage in miniature, on SYNTHETIC data, and the registry of initialisations it produces.
 
-An init is a recipe of supervised stages run in order, each starting from the previous stage's weights:
+An init is a recipe of pre-training stages run in order, each starting from the previous stage's weights:
 
 =======================  ==================  ========================================================
 init                     stages              stands for (paper)
 =======================  ==================  ========================================================
 scratch                  (none)              random initialisation
-synth_imagenet           natural             supervised ImageNet
+synth_imagenet           natural             supervised ImageNet (coarse-grained labels)
+synth_inat               natural_fine        supervised iNat2021 (fine-grained labels)
 synth_chest              chest               in-domain ChestX-ray14 / CheXpert (trained from scratch)
 synth_imagenet_chest     natural -> chest    domain-adapted ImageNet -> ChestX-ray14 (continual)
+ssl_<method>             ssl:<method>        a self-supervised ImageNet model (see ``medbench_core.ssl``)
 =======================  ==================  ========================================================
 
-``natural``: natural-like colour shapes, 4 coarse classes (cross-entropy). ``chest``: a large chest set from
-site A with five findings (multi-label BCE); target tasks come from site B. Checkpoints are cached by a hash of the
-stage config (including its parent's hash), so every section reuses them.
+``natural`` and ``natural_fine``: the same natural-like colour images with 4 coarse or 16 fine classes
+(cross-entropy); ``ssl:<method>``: the same images without labels. ``chest``: a large chest set from site A with five
+findings (multi-label BCE); target tasks come from site B. Every stage exists for every architecture. Checkpoints
+are cached by a hash of the stage config (including its parent's hash), so every section reuses them.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import timm
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -35,8 +38,9 @@ from ._registry import Registry
 from .data import BatchLoader, SplitData, get_cache_dir, load_pretrain_data
 from .engine import make_loss, make_optimizer, progress_enabled, resolve_device, seed_everything
 from .metrics import mean_auc
-from .models import classifier_head_prefixes, load_backbone, read_checkpoint
+from .models import build_classifier, classifier_head_prefixes, load_backbone, read_checkpoint
 from .profiles import get_profile
+from .ssl import get_ssl_method, list_ssl_methods, pretrain_ssl
 
 log = logging.getLogger("medbench")
 
@@ -52,23 +56,34 @@ class InitSpec:
     description: str
     mean: tuple[float, float, float] = (0.5, 0.5, 0.5)  # input normalisation the weights expect
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
+    family: str = "supervised"  # supervised | an SSL family
+    granularity: str = ""  # coarse | fine, for supervised natural-image pre-training
 
 
 _INITS: Registry[InitSpec] = Registry("init")
 for _i in (
     InitSpec("scratch", "Scratch", "Scratch", (), "random initialisation (timm defaults)"),
     InitSpec("synth_imagenet", "ImageNet-like", "ImageNet", ("natural",),
-             "supervised on SYNTHETIC natural-like colour images, 4 coarse classes"),
+             "supervised on SYNTHETIC natural-like colour images, 4 coarse classes", granularity="coarse"),
+    InitSpec("synth_inat", "iNat-like", "iNat2021", ("natural_fine",),
+             "supervised on the same SYNTHETIC natural-like images with 16 fine classes (shape x size x texture)",
+             granularity="fine"),
     InitSpec("synth_chest", "Chest (in-domain)", "ChestX-ray14", ("chest",),
              "supervised from scratch on a large SYNTHETIC chest set (site A, five findings)"),
     InitSpec("synth_imagenet_chest", "ImageNet-like → chest", "ImageNet→ChestX-ray14", ("natural", "chest"),
              "ImageNet-like weights, then supervised on the SYNTHETIC chest set (continual pre-training)"),
 ):
     _INITS.register(_i.key, _i)
+for _k in list_ssl_methods():
+    _sm = get_ssl_method(_k)
+    _INITS.register(f"ssl_{_k}", InitSpec(
+        f"ssl_{_k}", _sm.label, _sm.paper_analog, (f"ssl:{_k}",),
+        f"self-supervised ({_sm.family}) on the same SYNTHETIC natural-like images, labels unused",
+        family=_sm.family))
 
 
 def list_inits() -> list[str]:
-    """Names of all initialisations, e.g. ``['scratch', 'synth_imagenet', 'synth_chest', 'synth_imagenet_chest']``."""
+    """Names of all initialisations, e.g. ``['scratch', 'synth_imagenet', 'synth_inat', 'synth_chest', ...]``."""
     return _INITS.names()
 
 
@@ -79,9 +94,9 @@ def get_init(key: str) -> InitSpec:
 
 @dataclass(frozen=True)
 class StageConfig:
-    """One supervised pre-training stage. Its dict (with the parent's hash) is the cache key."""
+    """One pre-training stage. Its dict (with the parent's hash) is the cache key."""
 
-    source: str  # natural | chest
+    source: str  # natural | natural_fine | chest | ssl:<method>
     arch: str
     image_size: int
     n_images: int
@@ -97,10 +112,21 @@ class StageConfig:
 
 
 # Demo-sized stages; the profile's pretrain_scale multiplies images and epochs.
+# natural, natural_fine and every ssl: stage share seed and size, so they see the same images.
+_NATURAL = dict(n_images=4000, epochs=10, lr=2e-3, batch_size=64, seed=101)
 _STAGE_BASE = {
-    "natural": dict(n_images=4000, epochs=10, lr=2e-3, batch_size=64, seed=101),
+    "natural": _NATURAL,
+    "natural_fine": _NATURAL,
     "chest": dict(n_images=4000, epochs=10, lr=2e-3, batch_size=64, seed=202),
 }
+_SSL_BASE = dict(_NATURAL, epochs=4, lr=2e-3, batch_size=64)
+
+
+def _stage_base(source: str) -> dict:
+    if source.startswith("ssl:"):
+        get_ssl_method(source[4:])  # raises with the valid names
+        return _SSL_BASE
+    return _STAGE_BASE[source]
 
 
 def stage_configs(init: str, arch: str, profile: str) -> list[StageConfig]:
@@ -109,7 +135,7 @@ def stage_configs(init: str, arch: str, profile: str) -> list[StageConfig]:
     size = prof.image_size or 224
     chain, parent = [], None
     for source in spec.stages:
-        b = _STAGE_BASE[source]
+        b = _stage_base(source)
         cfg = StageConfig(source=source, arch=arch, image_size=size,
                           n_images=max(64, int(b["n_images"] * prof.pretrain_scale)),
                           epochs=max(1, int(round(b["epochs"] * min(1.0, prof.pretrain_scale * 4)))),
@@ -142,19 +168,34 @@ def get_init_checkpoint(init: str, arch: str, profile: str, *, cache_dir=None, d
 def _run_stage(cfg: StageConfig, parent_path: Path | None, *, cache_dir, device, progress) -> Path:
     cache = get_cache_dir(cache_dir) / "pretrain"
     cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"{cfg.source}-{cfg.arch}-{cfg.config_hash()}.pt"
+    path = cache / f"{cfg.source.replace(':', '-')}-{cfg.arch}-{cfg.config_hash()}.pt"
     if path.exists():
         return path
     t0 = time.perf_counter()
     dev = resolve_device(device)
     seed_everything(cfg.seed)
+    if cfg.source.startswith("ssl:"):
+        model, meta = _ssl_stage(cfg, parent_path, dev, cache_dir, progress)
+    else:
+        model, meta = _supervised_stage(cfg, parent_path, dev, cache_dir, progress)
+    meta.update({"arch": cfg.arch, "source": cfg.source, "config": dataclasses.asdict(cfg),
+                 "seconds": time.perf_counter() - t0, "torch": torch.__version__})
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save({"arch": cfg.arch, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                "meta_json": json.dumps(meta)}, tmp)
+    os.replace(tmp, path)
+    log.info("pre-trained %s on %s in %.0f s (%s)", cfg.arch, cfg.source, meta["seconds"], meta["score"])
+    return path
+
+
+def _supervised_stage(cfg: StageConfig, parent_path, dev, cache_dir, progress):
     data = load_pretrain_data(cfg.source, cfg.n_images, cfg.image_size, cfg.seed, cache_dir)
     n_val = max(16, len(data) // 10)
     train = SplitData(data.images[n_val:], data.targets[n_val:])
     val = SplitData(data.images[:n_val], data.targets[:n_val])
     multilabel = cfg.source == "chest"
     num_classes = data.targets.shape[1] if multilabel else int(data.targets.max()) + 1
-    model = timm.create_model(cfg.arch, pretrained=False, num_classes=num_classes)
+    model = build_classifier(cfg.arch, num_classes, cfg.image_size)
     if parent_path is not None:
         load_backbone(model, read_checkpoint(parent_path, arch=cfg.arch),
                       head_prefixes=classifier_head_prefixes(cfg.arch), source=str(parent_path))
@@ -166,7 +207,7 @@ def _run_stage(cfg: StageConfig, parent_path: Path | None, *, cache_dir, device,
     opt = make_optimizer("adam", model.parameters(), cfg.lr)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * len(train_loader))
     history = []
-    for epoch in tqdm(range(cfg.epochs), desc=f"pre-train {cfg.source}", leave=False,
+    for epoch in tqdm(range(cfg.epochs), desc=f"pre-train {cfg.arch} {cfg.source}", leave=False,
                       disable=not progress_enabled(progress)):
         model.train()
         for x, y in train_loader:
@@ -177,15 +218,43 @@ def _run_stage(cfg: StageConfig, parent_path: Path | None, *, cache_dir, device,
             sched.step()
         history.append({"epoch": epoch, "val": _pretrain_score(model, val_loader, multilabel, dev)})
     score_name = "val_mean_auc" if multilabel else "val_accuracy"
-    meta = {"arch": cfg.arch, "source": cfg.source, "config": dataclasses.asdict(cfg), "history": history,
-            score_name: history[-1]["val"], "seconds": time.perf_counter() - t0, "torch": torch.__version__}
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"arch": cfg.arch, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "meta_json": json.dumps(meta)}, tmp)
-    os.replace(tmp, path)
-    log.info("pre-trained %s on %s in %.0f s (%s %.3f)", cfg.arch, cfg.source, meta["seconds"], score_name,
-             history[-1]["val"])
-    return path
+    return model, {"history": history, score_name: history[-1]["val"],
+                   "score": f"{score_name} {history[-1]['val']:.3f}"}
+
+
+def _ssl_stage(cfg: StageConfig, parent_path, dev, cache_dir, progress):
+    """Self-supervised stage on the natural-like images (labels unused for training). A k-nearest-neighbour
+    accuracy on the coarse labels of held-out images records what the features learned."""
+    if parent_path is not None:
+        raise ValueError("self-supervised stages start from random weights in this build")
+    data = load_pretrain_data("natural", cfg.n_images, cfg.image_size, cfg.seed, cache_dir)
+    n_val = max(16, len(data) // 10)
+    backbone = build_classifier(cfg.arch, 0, cfg.image_size)
+    bar = lambda n: tqdm(range(n), desc=f"pre-train {cfg.arch} {cfg.source}", leave=False,  # noqa: E731
+                         disable=not progress_enabled(progress))
+    history = pretrain_ssl(cfg.source[4:], backbone, data.images[n_val:], image_size=cfg.image_size,
+                           epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, seed=cfg.seed, device=dev,
+                           progress_bar=bar)
+    knn = knn_accuracy(backbone, SplitData(data.images[n_val:], data.targets[n_val:]),
+                       SplitData(data.images[:n_val], data.targets[:n_val]), dev)
+    return backbone, {"history": history, "val_knn_accuracy": knn, "score": f"val_knn_accuracy {knn:.3f}"}
+
+
+@torch.no_grad()
+def knn_accuracy(backbone, bank: SplitData, query: SplitData, device, k: int = 20) -> float:
+    """Accuracy of a cosine k-nearest-neighbour vote (``k`` neighbours) of ``query`` labels among ``bank``
+    features: a label-free check of what a backbone's features separate."""
+    def feats(d):
+        backbone.eval()
+        out = [backbone(x.to(device)).float().cpu() for x, _ in BatchLoader(d, 256, train=False,
+                                                                          target_dtype=torch.int64)]
+        return torch.nn.functional.normalize(torch.cat(out), dim=1)
+
+    fb, fq = feats(bank), feats(query)
+    nn_idx = (fq @ fb.T).topk(min(k, len(fb)), dim=1).indices
+    votes = torch.from_numpy(np.asarray(bank.targets))[nn_idx]
+    pred = torch.mode(votes, dim=1).values
+    return float((pred == torch.from_numpy(np.asarray(query.targets))).float().mean())
 
 
 @torch.no_grad()
