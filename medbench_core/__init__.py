@@ -9,10 +9,12 @@ except PackageNotFoundError:  # running from a source tree without installing
 from .experiments import (  # noqa: E402
     get_section, list_sections, load_grid_results, make_run_config, run_grid, run_one, validate_section_params,
 )
-from .models import CheckpointAuditError, create_model, list_archs, load_backbone  # noqa: E402
+from .data import fraction_manifest, write_fraction_manifest  # noqa: E402
+from .models import CheckpointAuditError, create_model, get_arch, list_archs, load_backbone  # noqa: E402
 from .pretrain import get_init, get_init_checkpoint, list_inits  # noqa: E402
 from .profiles import get_profile, list_profiles  # noqa: E402
 from .results import ResultsStore  # noqa: E402
+from .ssl import list_ssl_methods  # noqa: E402
 from .tasks import create_task, list_tasks  # noqa: E402
 from ._registry import UnknownNameError  # noqa: E402
 
@@ -20,5 +22,6 @@ __all__ = [
     "__version__", "create_task", "list_tasks", "create_model", "list_archs", "load_backbone",
     "CheckpointAuditError", "get_init", "list_inits", "get_init_checkpoint", "get_profile", "list_profiles",
     "ResultsStore", "get_section", "list_sections", "validate_section_params", "run_grid", "run_one",
-    "load_grid_results", "make_run_config", "UnknownNameError",
+    "load_grid_results", "make_run_config", "UnknownNameError", "get_arch", "list_ssl_methods",
+    "fraction_manifest", "write_fraction_manifest",
 ]

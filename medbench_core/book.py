@@ -16,8 +16,9 @@ import pandas as pd
 from .experiments import get_section, list_sections, validate_section_params
 from .models import get_arch, list_archs
 from .pretrain import describe_inits
-from .reported import QUESTIONS
 from .profiles import get_profile, list_profiles
+from .reported import QUESTIONS
+from .ssl import get_ssl_method, list_ssl_methods
 from .stats import ALPHA
 from .tasks import create_task, list_tasks
 
@@ -35,9 +36,11 @@ def find_root(start: str | os.PathLike | None = None) -> Path:
         "(its notebooks/ and _toc.yml). Run them from a clone, or pass --root.")
 
 
-def notebook_fingerprint(source: str | os.PathLike, parameters: dict, results_dir: str | os.PathLike | None) -> str:
+def notebook_fingerprint(source: str | os.PathLike, parameters: dict, results_dir: str | os.PathLike | None,
+                         runs=None) -> str:
     """What an executed notebook depends on: its source, its parameters, medbench's code and data files, and the
-    runs in the results store (if it reads one)."""
+    runs in the results store (if it reads one): those of ``runs`` (config hashes) that are stored, or every stored
+    run when ``runs`` is None. Runs that other sections add to a shared store do not count."""
     h = hashlib.sha256()
     h.update(Path(source).read_bytes())
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
@@ -47,8 +50,11 @@ def notebook_fingerprint(source: str | os.PathLike, parameters: dict, results_di
             h.update(str(f.relative_to(pkg)).encode())
             h.update(f.read_bytes())
     if results_dir is not None:
-        runs = Path(results_dir) / "runs"
-        names = sorted(p.name for p in runs.glob("*.csv")) if runs.is_dir() else []
+        runs_dir = Path(results_dir) / "runs"
+        names = sorted(p.name for p in runs_dir.glob("*.csv")) if runs_dir.is_dir() else []
+        if runs is not None:
+            wanted = {f"{r}.csv" for r in runs}
+            names = [n for n in names if n in wanted]
         h.update("\n".join(names).encode())
     return h.hexdigest()[:20]
 
@@ -62,7 +68,7 @@ def _stored_fingerprint(path: Path) -> str | None:
 
 def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cwd: str | os.PathLike,
                      parameters: dict | None = None, log_output: bool = False,
-                     results_dir: str | os.PathLike | None = None, force: bool = False) -> Path:
+                     results_dir: str | os.PathLike | None = None, runs=None, force: bool = False) -> Path:
     """Run ``source`` through papermill and write the executed copy to ``output`` atomically: a failed run leaves
     the previous copy in place and keeps the failed one next to it as ``*.failed.ipynb``.
 
@@ -72,7 +78,7 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cw
     output = Path(output)
     parameters = parameters or {}
     if not force and output.exists() and \
-            _stored_fingerprint(output) == notebook_fingerprint(source, parameters, results_dir):
+            _stored_fingerprint(output) == notebook_fingerprint(source, parameters, results_dir, runs):
         log.info("%s is up to date (nothing it depends on changed)", output)
         return output
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -88,7 +94,7 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cw
             log.error("the executed notebook with the error is kept at %s", failed)
         raise
     nb = json.loads(tmp.read_text())
-    nb["metadata"]["medbench"] = {"fingerprint": notebook_fingerprint(source, parameters, results_dir)}
+    nb["metadata"]["medbench"] = {"fingerprint": notebook_fingerprint(source, parameters, results_dir, runs)}
     tmp.write_text(json.dumps(nb, indent=1))
     os.replace(tmp, output)
     log.info("executed %s in %.0f s -> %s", Path(source).name, time.perf_counter() - t0, output)
@@ -103,14 +109,15 @@ def execute_section(section: str, *, profile: str, output: str | os.PathLike, ro
     root = find_root(root)
     sec = get_section(section)
     params = {"profile": profile, **(parameters or {})}
-    validate_section_params(section, profile=profile, tasks=params.get("tasks"), inits=params.get("inits"),
-                            arch=params.get("arch"), num_seeds=params.get("num_seeds"),
-                            device=params.get("device", "auto"))
+    grid = validate_section_params(section, profile=profile, tasks=params.get("tasks"), inits=params.get("inits"),
+                                   arch=params.get("arch"), archs=params.get("archs"),
+                                   fractions=params.get("fractions"), num_seeds=params.get("num_seeds"),
+                                   device=params.get("device", "auto"))
     params["results_dir"] = str(Path(results_dir or root / "results").resolve())
     if cache_dir is not None:
         params["cache_dir"] = str(Path(cache_dir).resolve())
     return execute_notebook(root / "notebooks" / sec.notebook, output, cwd=root, parameters=params,
-                            log_output=log_output, results_dir=params["results_dir"], force=force)
+                            log_output=log_output, results_dir=params["results_dir"], runs=grid.hashes, force=force)
 
 
 def _md_table(df: pd.DataFrame) -> str:
@@ -140,18 +147,24 @@ def write_generated_pages(root: Path, profile: str) -> None:
                          "schedule": f"{p.scheduler} (×{p.lr_factor} after {p.lr_patience})"
                          if p.scheduler == "plateau" else p.scheduler, "loss": p.loss, "runs": p.num_runs})
     sections = [{"section": f"`{s}`", "title": get_section(s).title, "tasks": ", ".join(get_section(s).tasks),
-                 "inits": ", ".join(get_section(s).inits), "baseline": get_section(s).baseline}
+                 "inits": ", ".join(get_section(s).inits), "archs": ", ".join(get_section(s).all_archs),
+                 "fractions": ", ".join(f"{f:.0%}" for f in get_section(s).fractions),
+                 "baseline": get_section(s).baseline,
+                 "runs": len(validate_section_params(s, profile=profile).configs)}
                 for s in list_sections()]
     profiles = [{"profile": f"`{n}`", "description": get_profile(n).description,
                  "image size": get_profile(n).image_size or "task's own", "max epochs": get_profile(n).max_epochs
                  or "task's own", "runs": get_profile(n).num_runs or "task's own"} for n in list_profiles()]
-    archs = [{"arch": f"`{a}`", "family": get_arch(a).family, "description": get_arch(a).description}
-             for a in list_archs()]
+    archs = [{"arch": f"`{a}`", "family": get_arch(a).family, "segmentation": "yes" if get_arch(a).segmentation
+              else "no", "description": get_arch(a).description} for a in list_archs()]
+    ssl = [{"init": f"`ssl_{k}`", "method": get_ssl_method(k).label, "family": get_ssl_method(k).family,
+            "stands for": get_ssl_method(k).paper_analog} for k in list_ssl_methods()]
     inits = pd.DataFrame(describe_inits("test_resnet", profile)).drop(columns=["label", "description"])
     inits["init"] = inits["init"].map(lambda s: f"`{s}`")
     pages = {
         "tasks.md": pd.DataFrame(tasks), "protocol.md": pd.DataFrame(protocol), "inits.md": inits,
         "sections.md": pd.DataFrame(sections), "profiles.md": pd.DataFrame(profiles), "archs.md": pd.DataFrame(archs),
+        "ssl.md": pd.DataFrame(ssl),
     }
     for name, df in pages.items():
         (out / name).write_text(_md_table(df))
@@ -165,8 +178,9 @@ def build_book(profile: str = "demo", *, root: str | os.PathLike | None = None,
                results_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
                sections=None, output_dir: str | os.PathLike | None = None, log_output: bool = False,
                force: bool = False) -> Path:
-    """Execute every section notebook on ``profile`` (training only what the results store lacks), write the
-    generated pages, then build the HTML book with Jupyter Book 1.x. Returns the ``html`` folder.
+    """Execute every section notebook on ``profile`` (training only what the results store lacks) and the summary
+    page (which only reads the store), write the generated pages, then build the HTML book with Jupyter Book 1.x.
+    Returns the ``html`` folder.
 
     Executed notebooks whose inputs did not change are reused (see ``execute_notebook``); ``force`` re-executes."""
     root = find_root(root)
@@ -176,6 +190,11 @@ def build_book(profile: str = "demo", *, root: str | os.PathLike | None = None,
         execute_section(s, profile=profile, output=root / "book" / "executed" / sec.notebook, root=root,
                         results_dir=results_dir, cache_dir=cache_dir, parameters={"progress": False},
                         log_output=log_output, force=force)
+    results = str(Path(results_dir or root / "results").resolve())
+    every_run = [h for s in list_sections() for h in validate_section_params(s, profile=profile).hashes]
+    execute_notebook(root / "notebooks" / "summary.ipynb", root / "book" / "executed" / "summary.ipynb", cwd=root,
+                     parameters={"profile": profile, "results_dir": results}, results_dir=results, runs=every_run,
+                     log_output=log_output, force=force)
     for key in QUESTIONS:  # the papers' own numbers: no training, a few seconds each
         execute_notebook(root / "notebooks" / "reported" / f"{key}.ipynb",
                          root / "book" / "executed" / "reported" / f"{key}.ipynb", cwd=root, force=force)

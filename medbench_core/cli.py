@@ -1,7 +1,8 @@
 """The ``medbench`` command line: thin verbs over the package.
 
     medbench list tasks|inits|sections|profiles|archs
-    medbench run SECTION --profile smoke|demo [--tasks ...] [--inits ...] [--seeds N] [--device D]
+    medbench run SECTION --profile smoke|demo [--tasks ...] [--inits ...] [--arch A | --archs ...]
+                 [--fractions ...] [--seeds N] [--device D]
     medbench book [--profile demo] [--force]
     medbench results import|export FILE [--results-dir DIR]
 """
@@ -17,6 +18,13 @@ from ._registry import UnknownNameError
 
 def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _floats(value: str) -> list[float]:
+    try:
+        return [float(v) for v in _csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.1,0.5,1; got {value!r}") from None
 
 
 def _cmd_list(args) -> int:
@@ -55,7 +63,7 @@ def _cmd_run(args) -> int:
     root = find_root(args.root)
     sec = get_section(args.section)
     params = {"progress": False}
-    for key in ("tasks", "inits", "arch", "num_seeds", "device"):
+    for key in ("tasks", "inits", "arch", "archs", "fractions", "num_seeds", "device"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
     results = Path(args.results_dir) if args.results_dir else root / "results"
@@ -112,7 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("section", help="a section name, see `medbench list sections`")
     run.add_argument("--tasks", type=_csv, help="comma-separated task names (default: the section's)")
     run.add_argument("--inits", type=_csv, help="comma-separated init names (default: the section's)")
-    run.add_argument("--arch", help="architecture (default: the section's)")
+    run.add_argument("--arch", help="architecture, for sections that compare initialisations (default: the section's)")
+    run.add_argument("--archs", type=_csv, help="comma-separated architectures, for sections that compare them "
+                     "(architectures, data-size; default: the section's)")
+    run.add_argument("--fractions", type=_floats, help="comma-separated shares of the training split, e.g. "
+                     "0.1,0.5,1 (default: the section's)")
     run.add_argument("--seeds", dest="num_seeds", type=int, help="runs per (task, init) (default: the profile's)")
     run.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
     run.add_argument("--output", help="where to write the executed notebook")

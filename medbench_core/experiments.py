@@ -6,21 +6,19 @@ import dataclasses
 import hashlib
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
 from . import __version__, synthetic
 from ._registry import Registry, UnknownNameError
-from .data import BatchLoader, SplitData, load_task_data
+from .data import BatchLoader, SplitData, fraction_indices, load_task_data
 from .engine import evaluate, fit, make_loss, resolve_device, seed_everything
-from .models import create_model, list_archs
+from .models import create_model, get_arch, list_archs
 from .pretrain import get_init_checkpoint, init_fingerprint, list_inits
 from .profiles import get_profile, list_profiles
 from .results import ResultsStore, git_sha
@@ -104,8 +102,7 @@ def _train_subset(data: SplitData, fraction: float) -> SplitData:
     independent of the run's seed; validation and test are never subsampled."""
     if fraction >= 1:
         return data
-    order = np.random.default_rng(0).permutation(len(data))
-    keep = np.sort(order[: max(1, math.ceil(fraction * len(data)))])
+    keep = fraction_indices(len(data), fraction)
     return SplitData(data.images[keep], data.targets[keep])
 
 
@@ -167,7 +164,12 @@ def run_one(cfg: RunConfig, store: ResultsStore, *, cache_dir=None, progress: bo
 
 @dataclass(frozen=True)
 class Section:
-    """A section of the paper as a notebook with a default grid."""
+    """A section of the paper as a notebook with a default grid: tasks x archs x inits x fractions x seeds.
+
+    ``compare`` says what the rows of its table are: ``init`` (one architecture, initialisations compared) or
+    ``arch`` (architecture x initialisation, rows keyed ``"arch/init"``). ``baseline`` and ``candidate`` are row
+    keys: the significance marks compare every row with ``baseline``; the claim is about ``candidate``.
+    """
 
     key: str
     number: int
@@ -177,29 +179,88 @@ class Section:
     claim: str
     tasks: tuple[str, ...]
     inits: tuple[str, ...]
-    baseline: str  # init the significance marks compare against
-    candidate: str  # init the paper's claim is about
+    baseline: str
+    candidate: str
     arch: str = "test_resnet"
+    archs: tuple[str, ...] = ()  # several architectures (compare="arch"); empty: just ``arch``
+    fractions: tuple[float, ...] = (1.0,)  # shares of the training split
+    compare: str = "init"  # init | arch
+    paper_tasks: tuple[tuple[str, str], ...] = ()  # (our task, the paper's task) where not the task's analog_of
+
+    @property
+    def all_archs(self) -> tuple[str, ...]:
+        return self.archs or (self.arch,)
+
+
+def group_key(arch: str, init: str, compare: str) -> str:
+    """The row key of a run in a section's table: the init, or ``"arch/init"`` when architectures are compared."""
+    return init if compare == "init" else f"{arch}/{init}"
 
 
 _SECTIONS: Registry[Section] = Registry("section")
-_SECTIONS.register("domain-adaptation", Section(
-    key="domain-adaptation", number=3, notebook="03_domain_adaptation.ipynb",
-    title="Domain-adaptive (continual) pre-training",
-    question="Does continually pre-training an ImageNet model on medical images close the domain gap?",
-    claim="Continual pre-training (ImageNet → a large annotated chest X-ray set) bridges the domain gap between "
-          "natural and medical images: the domain-adapted models are the best, or equivalent to the best, on the "
-          "target tasks, ahead of both ImageNet and in-domain pre-training alone.",
-    tasks=("syn_dxc", "syn_txc", "syn_pxs"),
-    inits=("scratch", "synth_imagenet", "synth_chest", "synth_imagenet_chest"),
-    baseline="synth_imagenet",
-    candidate="synth_imagenet_chest",
-))
+for _s in (
+    Section(
+        key="granularity", number=1, notebook="01_granularity.ipynb",
+        title="Fine-grained vs coarse-grained supervised pre-training",
+        question="Do fine-grained labels (iNat2021) make better pre-trained features than coarse ones (ImageNet)?",
+        claim="Fine-grained pre-training (iNat2021) suits segmentation: it is ahead of coarse-grained ImageNet "
+              "pre-training on the segmentation tasks, while coarse-grained pre-training prevails on "
+              "classification.",
+        tasks=("syn_dxc", "syn_txc", "syn_pxs", "syn_vxs"),
+        inits=("scratch", "synth_imagenet", "synth_inat"),
+        baseline="synth_imagenet", candidate="synth_inat"),
+    Section(
+        key="self-supervised", number=2, notebook="02_self_supervised.ipynb",
+        title="Self-supervised vs supervised ImageNet pre-training",
+        question="Do self-supervised ImageNet models transfer better than the supervised ImageNet model?",
+        claim="Top self-supervised models (SimCLR, BYOL, SwAV, Barlow Twins, ...) are significantly better than "
+              "supervised ImageNet pre-training on segmentation (and on RSNA PE), while on the chest "
+              "classification tasks most are not significantly different; they learn more holistic features "
+              "that attend to larger image regions.",
+        tasks=("syn_txc", "syn_pxs"),
+        inits=("synth_imagenet", "ssl_simclr", "ssl_moco_v2", "ssl_byol", "ssl_swav", "ssl_barlow_twins",
+               "ssl_vicreg"),
+        baseline="synth_imagenet", candidate="ssl"),
+    Section(
+        key="domain-adaptation", number=3, notebook="03_domain_adaptation.ipynb",
+        title="Domain-adaptive (continual) pre-training",
+        question="Does continually pre-training an ImageNet model on medical images close the domain gap?",
+        claim="Continual pre-training (ImageNet → a large annotated chest X-ray set) bridges the domain gap between "
+              "natural and medical images: the domain-adapted models are the best, or equivalent to the best, on "
+              "the target tasks, ahead of both ImageNet and in-domain pre-training alone.",
+        tasks=("syn_dxc", "syn_txc", "syn_pxs"),
+        inits=("scratch", "synth_imagenet", "synth_chest", "synth_imagenet_chest"),
+        baseline="synth_imagenet", candidate="synth_imagenet_chest"),
+    Section(
+        key="architectures", number=4, notebook="04_architectures.ipynb",
+        title="ConvNets vs vision transformers",
+        question="Do ConvNets transfer better to medical tasks than vision transformers of the same size?",
+        claim="ConvNets transfer better than vision transformers: ImageNet-pre-trained ConvNeXt is ahead of Swin "
+              "of the same size on every task, most of all on the small target sets (clavicle, tuberculosis).",
+        tasks=("syn_lxs", "syn_txc"),
+        inits=("scratch", "synth_imagenet"),
+        archs=("test_resnet", "mini_convnext", "mini_swin", "mini_vit"), compare="arch",
+        baseline="test_resnet/synth_imagenet", candidate="mini_convnext/synth_imagenet",
+        paper_tasks=(("syn_lxs", "CXS"), ("syn_txc", "TXC"))),
+    Section(
+        key="data-size", number=5, notebook="05_data_size.ipynb",
+        title="Transfer as labelled data shrink",
+        question="How do ConvNets and vision transformers behave as the labelled training set shrinks?",
+        claim="ConvNets are more annotation-efficient than vision transformers: ImageNet-pre-trained Swin trails "
+              "ConvNeXt when labelled data are few, and the gap closes as they grow; from scratch, Swin trails "
+              "far more at every size.",
+        tasks=("syn_dxc",),
+        inits=("scratch", "synth_imagenet"),
+        archs=("mini_convnext", "mini_swin"), compare="arch",
+        fractions=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0),
+        baseline="mini_convnext/synth_imagenet", candidate="mini_swin/synth_imagenet"),
+):
+    _SECTIONS.register(_s.key, _s)
 
 
 def list_sections() -> list[str]:
-    """Names of the paper sections, e.g. ``['domain-adaptation']``."""
-    return _SECTIONS.names()
+    """Names of the paper sections in the paper's order, e.g. ``['granularity', 'self-supervised', ...]``."""
+    return sorted(_SECTIONS.names(), key=lambda k: _SECTIONS.get(k).number)
 
 
 def get_section(name: str) -> Section:
@@ -215,17 +276,35 @@ class Grid:
     profile: str
     tasks: tuple[str, ...]
     inits: tuple[str, ...]
-    arch: str
+    archs: tuple[str, ...]
+    fractions: tuple[float, ...]
     seeds: tuple[int, ...]
     configs: tuple[RunConfig, ...]
+
+    @property
+    def arch(self) -> str:
+        """The architecture, or all of them joined with ', ' for sections that compare several."""
+        return ", ".join(self.archs)
 
     @property
     def hashes(self) -> list[str]:
         return [c.config_hash() for c in self.configs]
 
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Row keys of the section's table, in order (inits, or ``arch/init`` pairs)."""
+        c = self.section.compare
+        return tuple(dict.fromkeys(group_key(a, i, c) for a in self.archs for i in self.inits))
+
+
+def _check_names(kind: str, names, valid) -> None:
+    bad = [n for n in names if n not in valid]
+    if bad:
+        raise UnknownNameError(f"unknown {kind} {bad[0]!r}; valid {kind}s: {', '.join(valid)}")
+
 
 def validate_section_params(section: str, *, profile: str = "demo", tasks=None, inits=None, arch=None,
-                            num_seeds: int | None = None, device: str = "auto") -> Grid:
+                            archs=None, fractions=None, num_seeds: int | None = None, device: str = "auto") -> Grid:
     """Check every name of a section run and build its run configs, before any work; unknown names raise with the
     list of valid ones.
 
@@ -238,27 +317,40 @@ def validate_section_params(section: str, *, profile: str = "demo", tasks=None, 
         raise UnknownNameError(f"unknown profile {profile!r}; valid profiles: {', '.join(list_profiles())}")
     tasks = tuple(tasks or sec.tasks)
     inits = tuple(inits or sec.inits)
-    arch = arch or sec.arch
+    if arch and archs:
+        raise ValueError("give arch (one architecture) or archs (several), not both")
+    archs = tuple(archs or ((arch,) if arch else sec.all_archs))
+    fractions = tuple(float(f) for f in (fractions or sec.fractions))
     for t in tasks:
         create_task(t, profile)  # raises with the valid names
-    for i in inits:
-        if i not in list_inits():
-            raise UnknownNameError(f"unknown init {i!r}; valid inits: {', '.join(list_inits())}")
-    if arch not in list_archs():
-        raise UnknownNameError(f"unknown arch {arch!r}; valid archs: {', '.join(list_archs())}")
-    for role, init in (("baseline", sec.baseline), ("candidate", sec.candidate)):
-        if init not in inits:
-            raise ValueError(f"inits must include {init!r}, the section's {role} (the verdict compares it); got "
-                             f"{', '.join(inits)}")
+    _check_names("init", inits, list_inits())
+    _check_names("arch", archs, list_archs())
+    bad = [f for f in fractions if not 0 < f <= 1]
+    if bad:
+        raise ValueError(f"fractions must be in (0, 1], got {bad}")
+    if sec.compare == "init" and len(archs) != 1:
+        raise ValueError(f"section {section!r} compares initialisations of one architecture; got archs {archs}")
+    groups = {group_key(a, i, sec.compare) for a in archs for i in inits}
+    for role, key in (("baseline", sec.baseline), ("candidate", sec.candidate)):
+        if key == "ssl":
+            if not any(i.startswith("ssl_") for i in inits):
+                raise ValueError("inits must include at least one self-supervised init (ssl_*), the section's "
+                                 f"candidates; got {', '.join(inits)}")
+        elif key not in groups:
+            what = "inits" if sec.compare == "init" else "archs and inits"
+            raise ValueError(f"{what} must include {key!r}, the section's {role} (the verdict compares it); got "
+                             f"{', '.join(sorted(groups))}")
+    seg_only = [a for a in archs if not get_arch(a).segmentation]
     if num_seeds is None:
         num_seeds = get_profile(profile).num_runs or min(create_task(t, profile).protocol.num_runs for t in tasks)
     if num_seeds < 2:
         raise ValueError(f"num_seeds must be at least 2 (a t-test needs two runs per group), got {num_seeds}")
     resolve_device(device)
     seeds = tuple(range(num_seeds))
-    configs = tuple(make_run_config(section, t, i, arch, s, profile, device=device)
-                    for t in tasks for i in inits for s in seeds)
-    return Grid(sec, profile, tasks, inits, arch, seeds, configs)
+    configs = tuple(make_run_config(section, t, i, a, s, profile, fraction=f, device=device)
+                    for t in tasks for a in archs for i in inits for f in fractions for s in seeds
+                    if not (a in seg_only and create_task(t, profile).kind != CLASSIFICATION))
+    return Grid(sec, profile, tasks, inits, archs, fractions, seeds, configs)
 
 
 def run_grid(grid: Grid, results_dir: str | Path, *, cache_dir=None, progress: bool | None = None) -> dict:
@@ -269,17 +361,16 @@ def run_grid(grid: Grid, results_dir: str | Path, *, cache_dir=None, progress: b
     store = ResultsStore(results_dir)
     t0 = time.perf_counter()
     todo = [c for c in grid.configs if not store.has(c.config_hash())]
-    for init in grid.inits if todo else ():
-        if any(c.init == init for c in todo):
-            get_init_checkpoint(init, grid.arch, grid.profile, cache_dir=cache_dir, progress=progress)
+    for arch, init in dict.fromkeys((c.arch, c.init) for c in todo):
+        get_init_checkpoint(init, arch, grid.profile, cache_dir=cache_dir, progress=progress)
     trained = 0
     for k, cfg in enumerate(grid.configs, 1):
         rows, cached = run_one(cfg, store, cache_dir=cache_dir, progress=progress)
         trained += not cached
         if not cached:
             main = rows[(rows.split == "test") & rows.metric.isin(["mean_auc", "dice"])].iloc[0]
-            log.info("[%d/%d] %s %s seed %d: %s %.4f (%.1f s)", k, len(grid.configs), cfg.task, cfg.init,
-                     cfg.seed, main.metric, main.value, main.wall_seconds)
+            log.info("[%d/%d] %s %s %s %g seed %d: %s %.4f (%.1f s)", k, len(grid.configs), cfg.task, cfg.arch,
+                     cfg.init, cfg.fraction, cfg.seed, main.metric, main.value, main.wall_seconds)
     return {"runs": len(grid.configs), "trained": trained, "cached": len(grid.configs) - trained,
             "seconds": round(time.perf_counter() - t0, 1)}
 
@@ -291,4 +382,6 @@ def load_grid_results(grid: Grid, results_dir: str | Path) -> pd.DataFrame:
     if missing:
         raise RuntimeError(f"{missing} of {len(grid.hashes)} runs of this grid are not in {results_dir}; "
                            "run the grid first")
-    return df.assign(section=grid.section.key)
+    df = df.assign(section=grid.section.key)
+    df["group"] = [group_key(a, i, grid.section.compare) for a, i in zip(df["arch"], df["init"])]
+    return df

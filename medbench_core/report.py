@@ -14,90 +14,176 @@ import seaborn as sns
 from . import reported
 from .reported import _CSS as _TABLE_CSS
 from .reported import Table
+from .models import get_arch
 from .pretrain import get_init
-from .stats import compare_groups
-from .tasks import get_task_spec
+from .stats import compare_groups, significance_mark, ttest
+from .tasks import CLASSIFICATION, get_task_spec
 
 MAIN_METRICS = ("mean_auc", "dice")
 
+
+def group_label(key: str) -> str:
+    """Display name of a table row key: an init (``synth_imagenet`` -> "ImageNet-like") or an ``arch/init`` pair
+    ("ConvNeXt (mini) · ImageNet-like")."""
+    if "/" in key:
+        arch, init = key.split("/", 1)
+        return f"{get_arch(arch).label or arch} · {get_init(init).label}"
+    return get_init(key).label
+
+
+def _groups(df: pd.DataFrame) -> pd.Series:
+    return df["group"] if "group" in df.columns else df["init"]
+
+
 def main_scores(df: pd.DataFrame, split: str = "test") -> pd.DataFrame:
-    """One row per run: task, init, arch, seed, fraction and its main metric in percent (AUC or Dice x 100)."""
+    """One row per run: group (the table row key), task, init, arch, seed, fraction and its main metric in percent
+    (AUC or Dice x 100)."""
     d = df[(df["split"] == split) & df["metric"].isin(MAIN_METRICS)].copy()
+    d["group"] = _groups(d)
     d["score"] = 100 * d["value"].astype(float)
-    return d[["task", "init", "arch", "seed", "fraction", "metric", "score", "config_hash"]].reset_index(drop=True)
+    d["fraction"] = d["fraction"].astype(float)
+    return d[["group", "task", "init", "arch", "seed", "fraction", "metric", "score", "config_hash"]].reset_index(
+        drop=True)
 
 
-def summarize(df: pd.DataFrame, baseline: str, split: str = "test") -> pd.DataFrame:
-    """Per (task, init): mean, sample std, n, best / equivalent-to-best, and p-value, mark and difference against
-    ``baseline``. Scores are in percent."""
+def summarize(df: pd.DataFrame, baseline: str | None, split: str = "test") -> pd.DataFrame:
+    """Per (task, fraction, group): mean, sample std, n, best / equivalent-to-best, and p-value, mark and difference
+    against the ``baseline`` group. Scores are in percent. Groups are inits, or ``arch/init`` pairs when the runs
+    carry a ``group`` column (see ``load_grid_results``)."""
     scores = main_scores(df, split)
     parts = []
-    for task, g in scores.groupby("task", sort=False):
-        groups = {i: gi["score"].tolist() for i, gi in g.groupby("init", sort=False)}
+    for (task, frac), g in scores.groupby(["task", "fraction"], sort=False):
+        groups = {k: gi["score"].tolist() for k, gi in g.groupby("group", sort=False)}
         comp = compare_groups(groups, baseline=baseline if baseline in groups else None)
-        parts.append(comp.rename_axis("init").reset_index().assign(task=task))
-    return pd.concat(parts, ignore_index=True)
+        parts.append(comp.rename_axis("group").reset_index().assign(task=task, fraction=frac))
+    out = pd.concat(parts, ignore_index=True)
+    out["init"] = out["group"].str.split("/").str[-1]
+    out["arch"] = out["group"].map(lambda k: k.split("/")[0] if "/" in k else "")
+    return out
 
 
 def _fmt(mean: float, std: float) -> str:
     return f"{mean:.2f} ± {std:.2f}" if not math.isnan(std) else f"{mean:.2f}"
 
 
-def paper_table(summary: pd.DataFrame, inits, tasks, *, baseline: str, caption: str) -> Table:
-    """Inits x tasks, mean ± std in percent, in the papers' layout: best in bold, runs not significantly different
-    from the best highlighted (p > 0.05), and marks (n.s., *, **, ***) against ``baseline``."""
-    s = summary.set_index(["init", "task"])
-    text = pd.DataFrame(index=[get_init(i).label for i in inits],
-                        columns=[get_task_spec(t).display_name for t in tasks], dtype=object)
+def paper_table(summary: pd.DataFrame, groups, tasks, *, baseline: str, caption: str, fraction: float = 1.0,
+                row_title: str = "Initialisation") -> Table:
+    """Groups x tasks, mean ± std in percent, in the papers' layout: best in bold, runs not significantly different
+    from the best highlighted (p > 0.05), and marks (n.s., *, **, ***) against ``baseline``. Cells without runs
+    (e.g. a plain ViT on segmentation) show "–"."""
+    s = summary[summary["fraction"] == fraction].set_index(["group", "task"])
+    labels = [group_label(g) for g in groups]
+    names = [get_task_spec(t).display_name for t in tasks]
+    text = pd.DataFrame(index=labels, columns=names, dtype=object)
     rows_html = []
-    for i in inits:
+    for g, label in zip(groups, labels):
         cells = []
-        for t in tasks:
-            if (i, t) not in s.index:
-                text.loc[get_init(i).label, get_task_spec(t).display_name] = "–"
+        for t, name in zip(tasks, names):
+            if (g, t) not in s.index:
+                text.loc[label, name] = "–"
                 cells.append("<td>–</td>")
                 continue
-            r = s.loc[(i, t)]
+            r = s.loc[(g, t)]
             val = _fmt(r["mean"], r["std"])
             mark = r.get("mark_vs_baseline", "") or ""
             plain = val + (f" {mark}" if mark else "") + (" (best)" if r["is_best"] else "")
             plain += " (≈ best)" if r["equivalent_to_best"] else ""
-            text.loc[get_init(i).label, get_task_spec(t).display_name] = plain
+            text.loc[label, name] = plain
             val = val.replace(" ± ", "\u00a0±\u00a0")
             body = f"<b>{val}</b>" if r["is_best"] else val
             sup = f"<sup>{html.escape(mark)}</sup>" if mark else ""
             cls = ' class="mb-equiv"' if r["equivalent_to_best"] else ""
             cells.append(f"<td{cls}>{body}{sup}</td>")
-        rows_html.append(f"<tr><th>{html.escape(get_init(i).label)}</th>{''.join(cells)}</tr>")
+        rows_html.append(f"<tr><th>{html.escape(label)}</th>{''.join(cells)}</tr>")
     head = "".join(f"<th>{html.escape(get_task_spec(t).display_name)}<br><small>{get_task_spec(t).metric_label}"
                    f"</small></th>" for t in tasks)
     legend = (f"{html.escape(caption)} Bold: best mean. Highlighted: not significantly different from the best "
-              f"(independent two-sample t-test, p &gt; 0.05). Marks against {html.escape(get_init(baseline).label)}: "
+              f"(independent two-sample t-test, p &gt; 0.05). Marks against {html.escape(group_label(baseline))}: "
               "n.s. p ≥ 0.05, * p &lt; 0.05, ** p &lt; 0.01, *** p &lt; 0.0001. Mean ± sample std over seeds.")
-    table = (f'{_TABLE_CSS}<table class="mb-table"><caption>{legend}</caption><thead><tr><th>Initialisation</th>'
+    table = (f'{_TABLE_CSS}<table class="mb-table"><caption>{legend}</caption><thead><tr><th>{row_title}</th>'
              f"{head}</tr></thead><tbody>{''.join(rows_html)}</tbody></table>")
     return Table(text, table)
 
 
-def plot_section(df: pd.DataFrame, inits, tasks, *, title: str, synthetic: bool = True):
-    """Bars (mean ± sample std over seeds) per init, one panel per task, with each seed as a dot."""
+def pair_differences(df: pd.DataFrame, pairs, task: str, split: str = "test") -> pd.DataFrame:
+    """For each (name, group a, group b) in ``pairs`` and each fraction: mean of b minus mean of a in points,
+    the t-test p-value and mark, and the labelled training images."""
+    scores = main_scores(df, split)
+    scores = scores[scores["task"] == task]
+    n_train = (df[(df["task"] == task) & (df["metric"] == "n_images")].assign(fraction=lambda d: d["fraction"]
+               .astype(float)).groupby("fraction")["value"].first())
+    rows = []
+    for frac, g in scores.groupby("fraction"):
+        for name, a, b in pairs:
+            va, vb = g.loc[g["group"] == a, "score"].tolist(), g.loc[g["group"] == b, "score"].tolist()
+            if len(va) < 2 or len(vb) < 2:
+                continue
+            p = ttest(vb, va)
+            rows.append({"pair": name, "fraction": frac, "labelled images": int(n_train.get(frac, 0)),
+                         "difference": float(np.mean(vb) - np.mean(va)), "p": p, "mark": significance_mark(p)})
+    return pd.DataFrame(rows)
+
+
+def fraction_table(summary: pd.DataFrame, groups, task: str, *, caption: str, diffs: pd.DataFrame | None = None,
+                   n_images: dict | None = None) -> Table:
+    """Groups x training fractions for one task (mean ± std in percent), best per fraction in bold; optional rows
+    of pair differences (``pair_differences``) with their marks."""
+    s = summary[summary["task"] == task].set_index(["group", "fraction"])
+    fracs = sorted(summary.loc[summary["task"] == task, "fraction"].unique())
+    cols = [f"{f:.0%}" + (f" ({n_images[f]})" if n_images and f in n_images else "") for f in fracs]
+    text = pd.DataFrame(index=[group_label(g) for g in groups], columns=cols, dtype=object)
+    rows_html = []
+    for g in groups:
+        cells = []
+        for f, c in zip(fracs, cols):
+            if (g, f) not in s.index:
+                text.loc[group_label(g), c] = "–"
+                cells.append("<td>–</td>")
+                continue
+            r = s.loc[(g, f)]
+            val = _fmt(r["mean"], r["std"])
+            text.loc[group_label(g), c] = val + (" (best)" if r["is_best"] else "")
+            val = val.replace(" ± ", "\u00a0±\u00a0")
+            cls = ' class="mb-equiv"' if r["equivalent_to_best"] else ""
+            cells.append(f"<td{cls}>{'<b>' + val + '</b>' if r['is_best'] else val}</td>")
+        rows_html.append(f"<tr><th>{html.escape(group_label(g))}</th>{''.join(cells)}</tr>")
+    if diffs is not None and len(diffs):
+        for name, d in diffs.groupby("pair", sort=False):
+            d = d.set_index("fraction")
+            vals = [f"{d.loc[f, 'difference']:+.2f} {d.loc[f, 'mark']}" if f in d.index else "–" for f in fracs]
+            text.loc[name] = vals
+            rows_html.append(f"<tr class=\"mb-diff\"><th>{html.escape(name)}</th>"
+                             + "".join(f"<td>{html.escape(v)}</td>" for v in vals) + "</tr>")
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    legend = (f"{html.escape(caption)} Columns: share of the training split (labelled images). Bold: best mean per "
+              "column; highlighted: not significantly different from it (p &gt; 0.05). Difference rows: points, "
+              "with the t-test mark (n.s., *, **, ***).")
+    table = (f'{_TABLE_CSS}<table class="mb-table"><caption>{legend}</caption><thead><tr><th>Model</th>{head}'
+             f"</tr></thead><tbody>{''.join(rows_html)}</tbody></table>")
+    return Table(text, table)
+
+
+def plot_section(df: pd.DataFrame, groups, tasks, *, title: str, synthetic: bool = True):
+    """Bars (mean ± sample std over seeds) per group, one panel per task, with each seed as a dot."""
     scores = main_scores(df)
-    scores["Initialisation"] = scores["init"].map(lambda i: get_init(i).label)
-    order = [get_init(i).label for i in inits]
+    scores = scores[scores["fraction"] == 1.0]
+    scores["Model"] = scores["group"].map(group_label)
+    order = [group_label(g) for g in groups]
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
-    ncols = min(3, len(tasks))
+    ncols = min(3 if len(order) <= 4 else 2, len(tasks))
     nrows = -(-len(tasks) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(3.3 * ncols, 3.6 * nrows), dpi=130, squeeze=False)
+    width = 3.3 if len(order) <= 4 else 0.45 * len(order) + 1.2
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.8 * nrows), dpi=130, squeeze=False)
     for ax in axes.flat[len(tasks):]:
         ax.set_visible(False)
     palette = sns.color_palette("colorblind", len(order))
     for ax, task in zip(axes.flat, tasks):
         d = scores[scores["task"] == task]
-        sns.barplot(data=d, x="Initialisation", y="score", hue="Initialisation", order=order, hue_order=order,
+        sns.barplot(data=d, x="Model", y="score", hue="Model", order=order, hue_order=order,
                     errorbar="sd", palette=palette, ax=ax, legend=False, alpha=0.85)
-        sns.stripplot(data=d, x="Initialisation", y="score", order=order, color="black", size=3.5, ax=ax)
+        sns.stripplot(data=d, x="Model", y="score", order=order, color="black", size=3.5, ax=ax)
         spec = get_task_spec(task)
-        lo = d["score"].min()
+        lo = d["score"].min() if len(d) else 0
         ax.set_ylim(max(0, lo - 0.15 * (d["score"].max() - lo + 1) - 2), None)
         ax.set_title(spec.display_name.replace(" (synthetic)", "\n(synthetic)"), fontsize=9)
         ax.set_xlabel("")
@@ -106,6 +192,34 @@ def plot_section(df: pd.DataFrame, inits, tasks, *, title: str, synthetic: bool 
         for lab in ax.get_xticklabels():
             lab.set_horizontalalignment("right")
     fig.suptitle(title + ("\n(SYNTHETIC data)" if synthetic else ""), fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_learning_curves(df: pd.DataFrame, groups, task: str, *, title: str, synthetic: bool = True):
+    """Test score against the number of labelled training images (log scale), mean ± sample std over seeds, one
+    line per group: ConvNets solid, vision transformers dashed."""
+    scores = main_scores(df)
+    scores = scores[scores["task"] == task]
+    n_img = (df[(df["task"] == task) & (df["metric"] == "n_images")].drop_duplicates("config_hash")
+             .set_index("config_hash")["value"])
+    scores["images"] = scores["config_hash"].map(n_img).astype(float)
+    sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=130)
+    palette = sns.color_palette("colorblind", len(groups))
+    for g, color in zip(groups, palette):
+        d = scores[scores["group"] == g].groupby("images")["score"].agg(["mean", "std"]).reset_index()
+        arch = g.split("/")[0] if "/" in g else ""
+        style = "--" if arch and get_arch(arch).family == "transformer" else "-"
+        ax.plot(d["images"], d["mean"], style, marker="o", color=color, label=group_label(g))
+        ax.fill_between(d["images"], d["mean"] - d["std"].fillna(0), d["mean"] + d["std"].fillna(0), color=color,
+                        alpha=0.15)
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training images (log scale)")
+    ax.set_ylabel(get_task_spec(task).metric_label)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title + ("\n" + get_task_spec(task).display_name + (" — SYNTHETIC data" if synthetic else "")),
+                 fontsize=10)
     fig.tight_layout()
     return fig
 
@@ -132,8 +246,8 @@ def verdict_best_or_equivalent(summary: pd.DataFrame, candidate: str, baseline: 
     does not agree: it is significantly worse than the baseline on some task, or neither best nor equivalent on most
     tasks. inconclusive: anything in between (for example, no difference is significant).
     """
-    s = summary.set_index(["init", "task"])
-    cand, base = get_init(candidate).label, get_init(baseline).label
+    s = summary[summary["fraction"] == 1.0].set_index(["group", "task"])
+    cand, base = group_label(candidate), group_label(baseline)
     top, worse, better, reasons = 0, 0, 0, []
     for t in tasks:
         r = s.loc[(candidate, t)]
@@ -192,7 +306,7 @@ def compare_with_reported(stats: pd.DataFrame, section: str, *, baseline: str, p
     the paper's difference is significant (re-derived from mean ± std under every assumption, see ``reported``).
     """
     rep = reported.load_reported(section).dropna(subset=["mean"]).set_index(["task", "init"])
-    s = stats.set_index(["init", "task"])
+    s = stats[stats["fraction"] == 1.0].set_index(["init", "task"])
     rows = []
     synthetic = profile in ("smoke", "demo")
     for (init, task), r in s.iterrows():
@@ -244,3 +358,295 @@ def compare_with_reported(stats: pd.DataFrame, section: str, *, baseline: str, p
     body = re.sub(r"<table[^>]*>", lambda _: f'<table class="mb-table"><caption>{html.escape(cap)}</caption>',
                   body, count=1)
     return Table(text, _TABLE_CSS + body)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Verdicts of the other sections, and the direction of each effect next to the paper's
+
+
+def _sig(p: float) -> bool:
+    return not math.isnan(p) and p < 0.05
+
+
+def verdict_granularity(summary: pd.DataFrame, *, coarse: str, fine: str, tasks) -> Verdict:
+    """Fine-grained ahead on segmentation, coarse-grained ahead on classification?
+
+    agrees: no task differs significantly against the claim, the claimed direction holds on at least half of the
+    segmentation and half of the classification tasks, and at least one difference in the claimed direction is
+    significant. does not agree: some task differs significantly against the claim, or the claimed direction holds
+    on fewer than half of all tasks. inconclusive: anything in between.
+    """
+    s = summary[summary["fraction"] == 1.0].set_index(["group", "task"])
+    reasons, along, against, sig_along = [], {True: 0, False: 0}, 0, 0
+    count = {True: 0, False: 0}
+    for t in tasks:
+        seg = get_task_spec(t).kind != CLASSIFICATION
+        r = s.loc[(fine, t)]
+        d, p = r["diff_vs_baseline"], r["p_vs_baseline"]
+        claimed = 1 if seg else -1
+        ok = np.sign(d) == claimed
+        count[seg] += 1
+        along[seg] += bool(ok)
+        against += bool(_sig(p) and not ok)
+        sig_along += bool(_sig(p) and ok)
+        reasons.append(f"{get_task_spec(t).display_name} ({'segmentation' if seg else 'classification'}): "
+                       f"{group_label(fine)} {d:+.2f} points vs {group_label(coarse)} (p = {p:.3g}); the claim "
+                       f"expects {'fine' if seg else 'coarse'}-grained ahead")
+    n = len(tasks)
+    if against == 0 and all(along[k] * 2 >= count[k] for k in (True, False)) and sig_along >= 1:
+        outcome = "agrees"
+    elif against > 0 or (along[True] + along[False]) * 2 < n:
+        outcome = "does not agree"
+    else:
+        outcome = "inconclusive"
+    reasons.append(f"the claimed direction holds on {along[True] + along[False]} of {n} tasks, significantly on "
+                   f"{sig_along}; significantly against it on {against}")
+    return Verdict(outcome, reasons)
+
+
+def verdict_self_supervised(summary: pd.DataFrame, *, supervised: str, ssl_inits, tasks) -> Verdict:
+    """Top self-supervised models significantly better than supervised on segmentation, mostly no different on
+    classification?
+
+    agrees: on every segmentation task at least one self-supervised model is significantly better than supervised,
+    and on the classification tasks at most half of them differ significantly. does not agree: on some segmentation
+    task no self-supervised model is ahead of supervised at all, or supervised is significantly better than all of
+    them. inconclusive: anything in between.
+    """
+    s = summary[summary["fraction"] == 1.0].set_index(["group", "task"])
+    reasons, seg_ok, seg_fail, cls_diff, cls_total = [], True, False, 0, 0
+    for t in tasks:
+        seg = get_task_spec(t).kind != CLASSIFICATION
+        rows = [(i, s.loc[(i, t)]) for i in ssl_inits if (i, t) in s.index]
+        better = [group_label(i) for i, r in rows if _sig(r["p_vs_baseline"]) and r["diff_vs_baseline"] > 0]
+        worse = [group_label(i) for i, r in rows if _sig(r["p_vs_baseline"]) and r["diff_vs_baseline"] < 0]
+        ahead = [i for i, r in rows if r["diff_vs_baseline"] > 0]
+        top_i, top_r = max(rows, key=lambda x: x[1]["mean"])
+        reasons.append(f"{get_task_spec(t).display_name}: {len(better)} of {len(rows)} self-supervised models "
+                       f"significantly better than {group_label(supervised)} ({', '.join(better) or 'none'}), "
+                       f"{len(worse)} significantly worse; best {group_label(top_i)} "
+                       f"{top_r['diff_vs_baseline']:+.2f} points (p = {top_r['p_vs_baseline']:.3g})")
+        if seg:
+            seg_ok &= len(better) >= 1
+            seg_fail |= not ahead or len(worse) == len(rows)
+        else:
+            cls_diff += len(better) + len(worse)
+            cls_total += len(rows)
+    if seg_ok and cls_diff * 2 <= cls_total:
+        outcome = "agrees"
+    elif seg_fail:
+        outcome = "does not agree"
+    else:
+        outcome = "inconclusive"
+    return Verdict(outcome, reasons)
+
+
+def verdict_pairs(df: pd.DataFrame, *, better: str, worse: str, tasks, claim: str) -> Verdict:
+    """Is group ``better`` ahead of group ``worse`` on every task (the ConvNet vs transformer claim)?
+
+    agrees: ahead on every task, significantly on at least one, never significantly behind. does not agree:
+    significantly behind on some task, or behind on most. inconclusive: anything in between.
+    """
+    reasons, ahead, sig_ahead, sig_behind = [], 0, 0, 0
+    for t in tasks:
+        d = pair_differences(df[df["fraction"].astype(float) == 1.0], [(claim, worse, better)], t)
+        if not len(d):
+            continue
+        r = d.iloc[0]
+        ahead += r["difference"] > 0
+        sig_ahead += bool(_sig(r["p"]) and r["difference"] > 0)
+        sig_behind += bool(_sig(r["p"]) and r["difference"] < 0)
+        reasons.append(f"{get_task_spec(t).display_name}: {group_label(better)} {r['difference']:+.2f} points vs "
+                       f"{group_label(worse)} (p = {r['p']:.3g})")
+    n = len(reasons)
+    if ahead == n and sig_ahead >= 1 and sig_behind == 0:
+        outcome = "agrees"
+    elif sig_behind > 0 or ahead * 2 < n:
+        outcome = "does not agree"
+    else:
+        outcome = "inconclusive"
+    reasons.append(f"{group_label(better)} ahead on {ahead} of {n} tasks, significantly on {sig_ahead}; "
+                   f"significantly behind on {sig_behind}")
+    return Verdict(outcome, reasons)
+
+
+def verdict_data_size(diffs: pd.DataFrame, *, pretrained: str, scratch: str, small: float = 0.1) -> Verdict:
+    """From ``pair_differences`` (transformer minus ConvNet per fraction): does the pre-trained transformer trail
+    when labelled data are few (fractions ≤ ``small``) and does the gap close with more data?
+
+    agrees: significantly behind at some small fraction, never significantly ahead there, and the gap at the full
+    training set is smaller than the mean gap at the small fractions. does not agree: not behind on average at the
+    small fractions, or significantly ahead at one of them. inconclusive: anything in between.
+    """
+    d = diffs[diffs["pair"] == pretrained].set_index("fraction")
+    few = d[d.index <= small]
+    full = d.loc[d.index.max()]
+    behind = bool(((few["difference"] < 0) & (few["p"] < 0.05)).any())
+    ahead = bool(((few["difference"] > 0) & (few["p"] < 0.05)).any())
+    closes = full["difference"] > few["difference"].mean()
+    reasons = [f"{pretrained}: {r['difference']:+.2f} points at {f:.0%} ({int(r['labelled images'])} images, "
+               f"{r['mark']})" for f, r in d.iterrows()]
+    reasons.append(f"mean gap with ≤ {small:.0%} of the labels: {few['difference'].mean():+.2f} points; with all of "
+                   f"them: {full['difference']:+.2f} points ({'closes' if closes else 'does not close'})")
+    s = diffs[diffs["pair"] == scratch]
+    if len(s):
+        reasons.append(f"{scratch}: {s['difference'].mean():+.2f} points on average over the fractions")
+    if behind and not ahead and closes:
+        outcome = "agrees"
+    elif few["difference"].mean() >= 0 or ahead:
+        outcome = "does not agree"
+    else:
+        outcome = "inconclusive"
+    return Verdict(outcome, reasons)
+
+
+def data_size_pairs(grid) -> list[tuple[str, str, str]]:
+    """(name, ConvNet group, transformer group) per init of a data-size grid: differences are transformer minus
+    ConvNet, as in the MedIA 2025 table."""
+    conv = [a for a in grid.archs if get_arch(a).family == "convnet"][0]
+    vit = [a for a in grid.archs if get_arch(a).family == "transformer"][0]
+    return [(f"{get_arch(vit).label} − {get_arch(conv).label} ({get_init(i).label})", f"{conv}/{i}", f"{vit}/{i}")
+            for i in grid.inits]
+
+
+def section_verdict(grid, df: pd.DataFrame) -> Verdict:
+    """The computed verdict of ``grid``'s section on its runs ``df`` (from ``load_grid_results``)."""
+    sec = grid.section
+    summary = summarize(df, baseline=sec.baseline)
+    if sec.key == "granularity":
+        return verdict_granularity(summary, coarse=sec.baseline, fine=sec.candidate, tasks=grid.tasks)
+    if sec.key == "self-supervised":
+        return verdict_self_supervised(summary, supervised=sec.baseline,
+                                       ssl_inits=[i for i in grid.inits if i.startswith("ssl_")], tasks=grid.tasks)
+    if sec.key == "architectures":
+        worse = sec.candidate.replace("mini_convnext", "mini_swin")
+        return verdict_pairs(df, better=sec.candidate, worse=worse, tasks=grid.tasks,
+                             claim=f"{group_label(sec.candidate)} vs {group_label(worse)}")
+    if sec.key == "data-size":
+        pairs = data_size_pairs(grid)
+        diffs = pair_differences(df, pairs, grid.tasks[0])
+        init_of = {name: b.split("/")[1] for name, _, b in pairs}
+        pre = [n for n, i in init_of.items() if i != "scratch"][0]
+        scratch = [n for n, i in init_of.items() if i == "scratch"]
+        return verdict_data_size(diffs, pretrained=pre, scratch=scratch[0] if scratch else "")
+    return verdict_best_or_equivalent(summary, candidate=sec.candidate, baseline=sec.baseline, tasks=grid.tasks)
+
+
+_SSL_PAPER_NAME = {"ssl_simclr": "SimCLR-v1", "ssl_moco_v2": "MoCo-v2", "ssl_byol": "BYOL", "ssl_swav": "SwAV",
+                   "ssl_barlow_twins": "Barlow Twins"}
+
+
+def compare_directions(grid, df: pd.DataFrame) -> Table:
+    """Each effect the section's claim is about, ours (points, our t-test mark) next to the paper's (its number or
+    mark), and whether they point the same way. On synthetic data only directions are comparable, never sizes."""
+    sec = grid.section
+    rep = reported.load_reported(sec.key)
+    summary = summarize(df, baseline=sec.baseline)
+    s = summary[summary["fraction"] == 1.0].set_index(["group", "task"])
+    rows = []
+    if sec.key == "granularity":
+        for t in grid.tasks:
+            r = s.loc[(sec.candidate, t)]
+            pt = get_task_spec(t).analog_of
+            pr = rep[rep["task"] == pt]
+            row = {"task (ours → paper)": f"{get_task_spec(t).display_name} → {pt}",
+                   "ours: fine − coarse (points)": f"{r['diff_vs_baseline']:+.2f} {r['mark_vs_baseline']}"}
+            if len(pr):
+                higher, p = pr.iloc[0]["higher"], float(pr.iloc[0]["p_value"])
+                sign = 1 if str(higher).startswith("iNat") else -1
+                row.update({"paper: higher": f"{higher} (p = {p:.2g})",
+                            "same direction": "yes" if np.sign(r["diff_vs_baseline"]) == sign else "no"})
+            else:
+                row.update({"paper: higher": "not reported", "same direction": "–"})
+            rows.append(row)
+    elif sec.key == "self-supervised":
+        for t in grid.tasks:
+            pt = get_task_spec(t).analog_of
+            for i in grid.inits:
+                if not i.startswith("ssl_"):
+                    continue
+                r = s.loc[(i, t)]
+                ours_sig = _sig(r["p_vs_baseline"]) and r["diff_vs_baseline"] > 0
+                name = _SSL_PAPER_NAME.get(i)
+                pr = rep[(rep["task"] == pt) & (rep["init"] == name)] if name else rep.iloc[0:0]
+                mark = str(pr.iloc[0]["mark"]) if len(pr) else ""
+                paper_sig = mark.startswith("*")
+                rows.append({"task (ours → paper)": f"{get_task_spec(t).display_name} → {pt}",
+                             "method (ours → paper)": f"{group_label(i)} → {name or 'not in the paper'}",
+                             "ours vs supervised (points)": f"{r['diff_vs_baseline']:+.2f} {r['mark_vs_baseline']}",
+                             "paper vs supervised": mark or "–",
+                             "both significantly better / both not":
+                                 ("yes" if ours_sig == paper_sig else "no") if mark else "–"})
+    elif sec.key == "architectures":
+        paper_task = dict(sec.paper_tasks)
+        worse = sec.candidate.replace("mini_convnext", "mini_swin")
+        for t in grid.tasks:
+            d = pair_differences(df[df["fraction"].astype(float) == 1.0], [("x", worse, sec.candidate)], t)
+            pt = paper_task.get(t, get_task_spec(t).analog_of)
+            pr = rep[(rep["task"] == pt) & (rep["arch"] == "ConvNeXt-T vs Swin-T")]
+            row = {"task (ours → paper)": f"{get_task_spec(t).display_name} → {pt}",
+                   "ours: ConvNeXt − Swin (points)": f"{d.iloc[0]['difference']:+.2f} {d.iloc[0]['mark']}"}
+            if len(pr):
+                v = float(pr.iloc[0]["mean"])
+                row.update({"paper: ConvNeXt-T − Swin-T": f"{v:+.2f}",
+                            "same direction": "yes" if np.sign(d.iloc[0]["difference"]) == np.sign(v) else "no"})
+            else:
+                row.update({"paper: ConvNeXt-T − Swin-T": "not reported", "same direction": "–"})
+            rows.append(row)
+    elif sec.key == "data-size":
+        pairs = data_size_pairs(grid)
+        diffs = pair_differences(df, pairs, grid.tasks[0])
+        paper_rows = {0.1: "ChestX-ray14 (10%)", 0.25: "ChestX-ray14 (25%)", 1.0: "ChestX-ray14"}
+        for name, _, b in pairs:
+            init = b.split("/")[1]
+            pinit = get_init(init).paper_analog
+            for _, r in diffs[diffs["pair"] == name].iterrows():
+                row = {"model pair": name, "training data": f"{r['fraction']:.0%} ({r['labelled images']} images)",
+                       "ours (points)": f"{r['difference']:+.2f} {r['mark']}"}
+                pr = rep[(rep["dataset"] == paper_rows.get(r["fraction"])) & (rep["init"] == pinit)]
+                if len(pr):
+                    v = float(pr.iloc[0]["mean"])
+                    mark = pr.iloc[0]["mark"] if isinstance(pr.iloc[0]["mark"], str) else ""
+                    row.update({"paper (AUC points)": f"{v:+.2f} {mark}".strip() + f" ({pr.iloc[0]['dataset']})",
+                                "same direction": "yes" if np.sign(r["difference"]) == np.sign(v) else "no"})
+                else:
+                    row.update({"paper (AUC points)": "–", "same direction": "–"})
+                rows.append(row)
+    else:
+        return compare_with_reported(summary, sec.key, baseline=sec.baseline, profile=grid.profile)
+    text = pd.DataFrame(rows)
+    key = [c for c in text.columns if c.startswith("same direction") or c.startswith("both")]
+    known = text[text[key[0]] != "–"] if key else text
+    cap = (f"The effects the claim is about, ours (synthetic data; marks from our t-tests) and the paper's. "
+           f"{int((known[key[0]] == 'yes').sum())} of {len(known)} agree. Sizes are not comparable on synthetic "
+           "data; directions are." if grid.profile in ("smoke", "demo") else
+           f"The effects the claim is about, ours and the paper's; {int((known[key[0]] == 'yes').sum())} of "
+           f"{len(known)} agree.")
+    body = text.to_html(index=False, classes="mb-table", border=0, escape=True)
+    body = re.sub(r"<table[^>]*>", lambda _: f'<table class="mb-table"><caption>{html.escape(cap)}</caption>',
+                  body, count=1)
+    return Table(text, _TABLE_CSS + body)
+
+
+def pretraining_table(grid, cache_dir=None) -> Table:
+    """The pre-training stages behind the grid's initialisations (one row per arch and init): recipe, images,
+    epochs, time and the stage's own check (validation accuracy for supervised stages, k-nearest-neighbour accuracy
+    on the coarse labels for self-supervised ones; chance is 25 % for 4 coarse classes, 6.25 % for 16 fine)."""
+    from .pretrain import checkpoint_meta, get_init_checkpoint, stage_configs
+
+    rows = []
+    for arch in grid.archs:
+        for init in grid.inits:
+            chain = stage_configs(init, arch, grid.profile)
+            if not chain:
+                continue
+            path = get_init_checkpoint(init, arch, grid.profile, cache_dir=cache_dir, progress=False)
+            meta = checkpoint_meta(path)
+            score = next((f"{k.replace('_', ' ')} {100 * v:.1f} %" for k, v in meta.items()
+                          if k in ("val_accuracy", "val_knn_accuracy", "val_mean_auc")), "–")
+            rows.append({"model": group_label(f"{arch}/{init}") if len(grid.archs) > 1 else get_init(init).label,
+                         "recipe": " → ".join(c.source for c in chain),
+                         "images": chain[-1].n_images, "epochs": chain[-1].epochs,
+                         "minutes": round(meta["seconds"] / 60, 1), "check (last stage)": score})
+    text = pd.DataFrame(rows)
+    return Table(text, _TABLE_CSS + text.to_html(index=False, classes="mb-table", border=0))

@@ -28,6 +28,19 @@ def test_book_builds_from_smoke_results(book_copy, tmp_path, smoke_cache):
     assert f"the verdict on the paper’s claim is {verdict.group(1)}." in " ".join(text.split())
     assert "{glue:" not in page
 
+    # all five sections and the summary, in the paper's order, each with its table, figure and verdict
+    for nb in ("01_granularity", "02_self_supervised", "04_architectures", "05_data_size"):
+        page = (html / "book" / "executed" / f"{nb}.html").read_text()
+        text = " ".join(re.sub(r"<[^>]+>", "", page).split())
+        assert 'class="mb-table"' in page and "<img" in page and "SYNTHETIC" in page, nb
+        assert re.search(r"Verdict on the paper’s claim: (agrees|does not agree|inconclusive)\.", text), nb
+        assert "{glue:" not in page, nb
+    summary = (html / "book" / "executed" / "summary.html").read_text()
+    verdicts = re.findall(r"<b>(agrees|does not agree|inconclusive|not run[^<]*)</b>", summary)
+    assert len(verdicts) == 5 and not any(v.startswith("not run") for v in verdicts), verdicts
+    assert all(t in summary for t in ("Fine-grained vs coarse-grained", "ConvNets vs vision transformers"))
+    assert 'href="01_granularity.html"' in summary
+
     methods = (html / "book" / "methods.html").read_text()
     assert "syn_pxs" in methods and "synth_imagenet_chest" in methods  # generated from the registries
     # math renders offline: MathJax is served from the book itself, never a CDN
@@ -52,8 +65,17 @@ def test_book_builds_from_smoke_results(book_copy, tmp_path, smoke_cache):
     mtimes = {p: p.stat().st_mtime_ns for p in executed}
     build_book("smoke", root=book_copy, results_dir=tmp_path / "results", cache_dir=smoke_cache)
     assert {p: p.stat().st_mtime_ns for p in executed} == mtimes  # nothing re-executed
-    (tmp_path / "results" / "runs" / "0000000000000000.csv").write_text("")  # the store changed
+    # runs another section adds to the shared store do not count; a change in this section's runs does
+    (tmp_path / "results" / "runs" / "0000000000000000.csv").write_text("")
+    build_book("smoke", root=book_copy, results_dir=tmp_path / "results", cache_dir=smoke_cache)
+    assert {p: p.stat().st_mtime_ns for p in executed} == mtimes
+    from medbench_core import validate_section_params
+
+    own = next(c for c in validate_section_params("domain-adaptation", profile="smoke").configs
+               if c.init == "synth_chest")  # a run no other section shares
+    (tmp_path / "results" / "runs" / f"{own.config_hash()}.csv").unlink()
     build_book("smoke", root=book_copy, results_dir=tmp_path / "results", cache_dir=smoke_cache,
                sections=["domain-adaptation"])
     section = book_copy / "book" / "executed" / "03_domain_adaptation.ipynb"
     assert section.stat().st_mtime_ns != mtimes[section]
+    assert (tmp_path / "results" / "runs" / f"{own.config_hash()}.csv").exists()  # trained again

@@ -17,7 +17,7 @@ def test_list_prints_every_registered_name(capsys):
 
 
 @pytest.mark.parametrize("argv,needle", [
-    (["run", "domain-adaption", "--profile", "smoke"], "valid sections: domain-adaptation"),
+    (["run", "domain-adaption", "--profile", "smoke"], "valid sections: granularity, self-supervised"),
     (["run", "domain-adaptation", "--profile", "laptop"], "valid profiles: smoke, demo, colab, paper"),
     (["run", "domain-adaptation", "--profile", "smoke", "--tasks", "syn_dxc,dxc"], "valid tasks: syn_dxc"),
     (["run", "domain-adaptation", "--profile", "smoke", "--inits", "scratch,imagenet"], "valid inits: scratch"),

@@ -121,3 +121,52 @@ def test_results_imported_from_elsewhere_render_without_training(tmp_path, smoke
     assert not empty_cache.exists() or not any(empty_cache.rglob("*.pt"))
     compare = next(c for c in nb.cells if "compare_with_reported" in c.source).outputs[0]["data"]["text/html"]
     assert "Same direction for" in compare and "TXC" in compare
+
+
+SECTION_NOTEBOOKS = {
+    "granularity": ("01_granularity.ipynb", "gr_verdict"),
+    "self-supervised": ("02_self_supervised.ipynb", "ssl_verdict"),
+    "architectures": ("04_architectures.ipynb", "arch_verdict"),
+    "data-size": ("05_data_size.ipynb", "ds_verdict"),
+}
+
+
+@pytest.mark.parametrize("section", list(SECTION_NOTEBOOKS))
+def test_every_section_runs_through_papermill(section, tmp_path, smoke_cache, repo_root):
+    """Each section notebook runs on the smoke profile from the CLI; its verdict is the one the stored runs give."""
+    from medbench_core import load_grid_results, report
+
+    notebook, verdict_key = SECTION_NOTEBOOKS[section]
+    results = tmp_path / "results"
+    assert main(["run", section, "--profile", "smoke", "--quiet", "--results-dir", str(results),
+                 "--cache-dir", str(smoke_cache), "--root", str(repo_root)]) == 0
+    nb = nbformat.read(results / "executed" / "smoke" / notebook, as_version=4)
+    grid = validate_section_params(section, profile="smoke")
+    assert sorted(ResultsStore(results).hashes()) == sorted(set(grid.hashes))
+    values = glued(nb)
+    expected = report.section_verdict(grid, load_grid_results(grid, results)).outcome
+    assert values[verdict_key] == expected
+    outputs = [o for c in nb.cells for o in c.get("outputs", [])]
+    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
+    assert 'class="mb-table"' in html and "SYNTHETIC data" in html
+    assert sum("image/png" in o.get("data", {}) for o in outputs) >= (2 if section == "self-supervised" else 1)
+    assert not any(o.get("output_type") == "error" for o in outputs)
+    if section == "data-size":
+        import json
+
+        manifest = json.loads((results / "manifests" / "syn_dxc-smoke-fractions.json").read_text())
+        ids = [set(v) for v in manifest["fractions"].values()]
+        assert all(a < b for a, b in zip(ids, ids[1:])) and all(i.startswith("train/") for i in ids[-1])
+    if section == "self-supervised":  # the Grad-CAM evidence: maps and the attended-area table
+        assert "attended area (%)" in html
+
+
+def test_cli_rejects_bad_section_parameters_before_papermill(tmp_path, repo_root, capsys):
+    base = ["run", "--profile", "smoke", "--results-dir", str(tmp_path / "r"), "--root", str(repo_root)]
+    assert main(base[:1] + ["architectures", "--archs", "mini_convnext,swin_typo"] + base[1:]) == 2
+    assert "valid archs" in capsys.readouterr().err
+    assert main(base[:1] + ["granularity", "--archs", "test_resnet,mini_swin"] + base[1:]) == 2
+    assert "compares initialisations of one architecture" in capsys.readouterr().err
+    assert main(base[:1] + ["data-size", "--fractions", "0.5,2"] + base[1:]) == 2
+    assert "fractions must be in (0, 1]" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -7,7 +7,8 @@ from medbench_core.tasks import CLASSIFICATION
 
 def test_registries_list_their_names():
     assert {"syn_dxc", "syn_txc", "syn_pxs", "syn_lxs"} <= set(mb.list_tasks())
-    assert mb.list_inits() == ["scratch", "synth_imagenet", "synth_chest", "synth_imagenet_chest"]
+    assert mb.list_inits()[:5] == ["scratch", "synth_imagenet", "synth_inat", "synth_chest", "synth_imagenet_chest"]
+    assert [i for i in mb.list_inits() if i.startswith("ssl_")] == [f"ssl_{m}" for m in mb.list_ssl_methods()]
     assert mb.list_profiles() == ["smoke", "demo", "colab", "paper"]
     assert "domain-adaptation" in mb.list_sections()
 
@@ -27,7 +28,7 @@ def test_unknown_name_lists_the_valid_ones(call, name):
 def test_profile_scales_protocol_and_sizes():
     demo, smoke = mb.create_task("syn_dxc", "demo"), mb.create_task("syn_dxc", "smoke")
     assert demo.protocol.image_size == 48 and smoke.protocol.image_size == 32
-    assert smoke.protocol.max_epochs == 2 and demo.protocol.max_epochs == 30
+    assert smoke.protocol.max_epochs == 2 and demo.protocol.max_epochs == 20
     assert demo.protocol.num_runs == 3
     assert all(s < d for s, d in zip(smoke.sizes, demo.sizes))
     paper = mb.create_task("syn_dxc", "paper")

@@ -1,0 +1,117 @@
+"""The five sections: grids, training-fraction manifests, and verdict rules on constructed results."""
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import medbench_core as mb
+from medbench_core import report
+from medbench_core.data import fraction_indices, load_task_data
+from medbench_core.experiments import _train_subset
+
+
+def test_sections_in_the_papers_order_with_their_grids():
+    assert mb.list_sections() == ["granularity", "self-supervised", "domain-adaptation", "architectures",
+                                  "data-size"]
+    arch = mb.validate_section_params("architectures", profile="smoke")
+    # a plain ViT has no U-Net encoder: no segmentation runs for it, every other cell is there
+    assert not [c for c in arch.configs if c.arch == "mini_vit" and c.task == "syn_lxs"]
+    assert len(arch.configs) == (2 * 4 * 2 - 2) * len(arch.seeds)
+    ds = mb.validate_section_params("data-size", profile="smoke")
+    assert sorted({c.fraction for c in ds.configs}) == [0.01, 0.05, 0.1, 0.25, 0.5, 1.0]
+    # runs are shared across sections through their hash: the granularity baseline is the domain-adaptation one
+    gr, da = (set(mb.validate_section_params(s, profile="demo").hashes) for s in ("granularity",
+                                                                                  "domain-adaptation"))
+    assert len(gr & da) == 2 * 3 * 3  # scratch and ImageNet-like on three shared tasks, three seeds
+
+
+def test_fraction_manifests_are_nested_train_only_and_used_by_runs(tmp_path):
+    task = mb.create_task("syn_dxc", "smoke")
+    fractions = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0)
+    path = mb.write_fraction_manifest(task, fractions, tmp_path)
+    man = json.loads(path.read_text())
+    assert man["split"] == "train" and man["n_train"] == task.sizes[0]
+    sets = [set(man["fractions"][f"{f:g}"]) for f in fractions]
+    assert all(a <= b for a, b in zip(sets, sets[1:])) and len(sets[-1]) == task.sizes[0]
+    assert all(i.startswith("train/") for i in sets[-1]) and len(sets[0]) >= 1
+    # the run's subset is exactly the manifest's, and validation/test are untouched
+    data = load_task_data(task)
+    sub = _train_subset(data["train"], 0.25)
+    keep = sorted(int(i.split("/")[1]) for i in sets[3])
+    assert np.array_equal(sub.images, data["train"].images[keep])
+    assert np.array_equal(fraction_indices(task.sizes[0], 0.25), keep)
+    with pytest.raises(ValueError, match="fraction"):
+        fraction_indices(10, 0)
+
+
+def _runs(scores: dict) -> pd.DataFrame:
+    """Stored-run rows from {(group, task, fraction): [scores in percent per seed]}."""
+    rows = []
+    for (group, task, frac), vals in scores.items():
+        arch, init = group.split("/") if "/" in group else ("test_resnet", group)
+        metric = "dice" if mb.create_task(task, "smoke").kind != "multilabel_classification" else "mean_auc"
+        for seed, v in enumerate(vals):
+            h = f"{group}-{task}-{frac}-{seed}"
+            base = dict(task=task, init=init, arch=arch, group=group, seed=seed, fraction=frac, config_hash=h)
+            rows.append(base | dict(split="test", metric=metric, value=v / 100))
+            rows.append(base | dict(split="train", metric="n_images", value=round(500 * frac)))
+    return pd.DataFrame(rows)
+
+
+TIGHT = [0.0, 0.1, -0.1]  # seed-to-seed spread in points
+
+
+def _around(mean):
+    return [mean + d for d in TIGHT]
+
+
+def test_granularity_verdict_follows_the_claimed_pattern():
+    def verdict(seg_fine, cls_fine):
+        df = _runs({("synth_imagenet", "syn_pxs", 1.0): _around(70), ("synth_inat", "syn_pxs", 1.0):
+                    _around(seg_fine), ("synth_imagenet", "syn_txc", 1.0): _around(90),
+                    ("synth_inat", "syn_txc", 1.0): _around(cls_fine)})
+        s = report.summarize(df, baseline="synth_imagenet")
+        return report.verdict_granularity(s, coarse="synth_imagenet", fine="synth_inat",
+                                          tasks=["syn_txc", "syn_pxs"]).outcome
+
+    assert verdict(seg_fine=72, cls_fine=88) == "agrees"
+    assert verdict(seg_fine=68, cls_fine=88) == "does not agree"  # significantly against on segmentation
+    assert verdict(seg_fine=70.05, cls_fine=89.95) == "inconclusive"  # right direction, nothing significant
+
+
+def test_self_supervised_verdict():
+    def verdict(seg_ssl, cls_ssl):
+        df = _runs({("synth_imagenet", "syn_pxs", 1.0): _around(70), ("ssl_swav", "syn_pxs", 1.0): _around(seg_ssl),
+                    ("ssl_byol", "syn_pxs", 1.0): _around(69.9), ("synth_imagenet", "syn_txc", 1.0): _around(90),
+                    ("ssl_swav", "syn_txc", 1.0): _around(cls_ssl), ("ssl_byol", "syn_txc", 1.0): _around(90.05)})
+        s = report.summarize(df, baseline="synth_imagenet")
+        return report.verdict_self_supervised(s, supervised="synth_imagenet", ssl_inits=["ssl_swav", "ssl_byol"],
+                                              tasks=["syn_txc", "syn_pxs"]).outcome
+
+    assert verdict(seg_ssl=73, cls_ssl=90) == "agrees"
+    assert verdict(seg_ssl=65, cls_ssl=90) == "does not agree"  # no SSL model ahead on segmentation
+    assert verdict(seg_ssl=70.05, cls_ssl=90) == "inconclusive"
+
+
+def test_architecture_and_data_size_verdicts():
+    conv, swin = "mini_convnext/synth_imagenet", "mini_swin/synth_imagenet"
+
+    def arch(gap):
+        df = _runs({(conv, "syn_txc", 1.0): _around(90), (swin, "syn_txc", 1.0): _around(90 - gap),
+                    (conv, "syn_lxs", 1.0): _around(95), (swin, "syn_lxs", 1.0): _around(95 - gap)})
+        return report.verdict_pairs(df, better=conv, worse=swin, tasks=["syn_txc", "syn_lxs"], claim="x").outcome
+
+    assert arch(2) == "agrees" and arch(-2) == "does not agree" and arch(0.05) == "inconclusive"
+
+    def size(gaps):
+        fr = (0.05, 0.1, 1.0)
+        df = _runs({**{(conv, "syn_dxc", f): _around(80) for f in fr},
+                    **{(swin, "syn_dxc", f): _around(80 - g) for f, g in zip(fr, gaps)}})
+        diffs = report.pair_differences(df, [("swin - conv", conv, swin)], "syn_dxc")
+        assert list(diffs["labelled images"]) == [25, 50, 500]
+        return report.verdict_data_size(diffs, pretrained="swin - conv", scratch="").outcome
+
+    assert size([4, 3, 0.5]) == "agrees"  # behind with few labels, the gap closes
+    assert size([-3, -2, 0]) == "does not agree"  # ahead with few labels
+    assert size([4, 3, 5]) == "inconclusive"  # behind, but the gap does not close
