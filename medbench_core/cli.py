@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -49,10 +50,13 @@ def _cmd_list(args) -> int:
     elif what == "profiles":
         rows = [{"profile": n, "description": get_profile(n).description} for n in list_profiles()]
     else:
-        rows = [{"arch": n, "family": get_arch(n).family, "description": get_arch(n).description}
-                for n in list_archs()]
-    with pd.option_context("display.max_colwidth", 90, "display.width", 200):
-        print(pd.DataFrame(rows).to_string(index=False))
+        rows = [{"arch": n, "family": get_arch(n).family, "segmentation": "yes" if get_arch(n).segmentation else "no",
+                 "description": get_arch(n).description} for n in list_archs()]
+    df = pd.DataFrame(rows)
+    widths = {c: max(len(str(c)), *(len(str(v)) for v in df[c])) for c in df.columns}
+    print("  ".join(f"{c:<{widths[c]}}" for c in df.columns).rstrip())  # left-aligned: long text stays readable
+    for _, r in df.iterrows():
+        print("  ".join(f"{str(r[c]):<{widths[c]}}" for c in df.columns).rstrip())
     return 0
 
 
@@ -150,6 +154,9 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="medbench: %(message)s", stream=sys.stderr)
     try:
         return args.func(args)
+    except BrokenPipeError:  # output piped into `head` and the like: stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (UnknownNameError, ValueError, FileNotFoundError) as e:
         print(f"medbench: error: {e}", file=sys.stderr)
         return 2

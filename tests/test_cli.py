@@ -33,3 +33,10 @@ def test_bad_names_exit_nonzero_with_the_valid_ones(argv, needle, capsys, tmp_pa
 def test_console_script_is_installed_and_fails_cleanly():
     out = subprocess.run([sys.executable, "-m", "medbench_core.cli", "run", "nope"], capture_output=True, text=True)
     assert out.returncode == 2 and "unknown section 'nope'" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_list_archs_says_which_can_segment(capsys):
+    assert main(["list", "archs"]) == 0
+    lines = {ln.split()[0]: ln.split() for ln in capsys.readouterr().out.splitlines()}
+    assert lines["mini_vit"][1:3] == ["transformer", "no"] and lines["mini_swin"][1:3] == ["transformer", "yes"]
+    assert lines["mini_convnext"][1:3] == ["convnet", "yes"]
