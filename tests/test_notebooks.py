@@ -170,3 +170,15 @@ def test_cli_rejects_bad_section_parameters_before_papermill(tmp_path, repo_root
     assert main(base[:1] + ["data-size", "--fractions", "0.5,2"] + base[1:]) == 2
     assert "fractions must be in (0, 1]" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_notebook_opened_from_notebooks_folder_uses_the_checkouts_store(book_copy):
+    """Opened in Jupyter, a notebook runs with notebooks/ as its working directory; with the default parameters
+    it must read and write the checkout's results/ (the store `make book` fills), not a second one."""
+    from medbench_core.book import execute_notebook
+
+    out = execute_notebook(book_copy / "notebooks" / "summary.ipynb", book_copy / "out.ipynb",
+                           cwd=book_copy / "notebooks", parameters={"profile": "smoke"})
+    assert (book_copy / "results" / "runs").is_dir() and not (book_copy / "notebooks" / "results").exists()
+    values = glued(nbformat.read(out, as_version=4))
+    assert values["summary_granularity"] == "not run"  # an empty store: nothing is trained here
