@@ -181,6 +181,7 @@ class Section:
     inits: tuple[str, ...]
     baseline: str
     candidate: str
+    rival: str = ""  # the row the candidate is compared with pairwise (architectures: Swin of the same size)
     arch: str = "test_resnet"
     archs: tuple[str, ...] = ()  # several architectures (compare="arch"); empty: just ``arch``
     fractions: tuple[float, ...] = (1.0,)  # shares of the training split
@@ -241,6 +242,7 @@ for _s in (
         inits=("scratch", "synth_imagenet"),
         archs=("test_resnet", "mini_convnext", "mini_swin", "mini_vit"), compare="arch",
         baseline="test_resnet/synth_imagenet", candidate="mini_convnext/synth_imagenet",
+        rival="mini_swin/synth_imagenet",
         paper_tasks=(("syn_lxs", "CXS"), ("syn_txc", "TXC"))),
     Section(
         key="data-size", number=5, notebook="05_data_size.ipynb",
@@ -331,7 +333,9 @@ def validate_section_params(section: str, *, profile: str = "demo", tasks=None, 
     if sec.compare == "init" and len(archs) != 1:
         raise ValueError(f"section {section!r} compares initialisations of one architecture; got archs {archs}")
     groups = {group_key(a, i, sec.compare) for a in archs for i in inits}
-    for role, key in (("baseline", sec.baseline), ("candidate", sec.candidate)):
+    for role, key in (("baseline", sec.baseline), ("candidate", sec.candidate), ("rival", sec.rival)):
+        if not key:
+            continue
         if key == "ssl":
             if not any(i.startswith("ssl_") for i in inits):
                 raise ValueError("inits must include at least one self-supervised init (ssl_*), the section's "

@@ -15,6 +15,7 @@ from torch import nn
 
 from .data import BatchLoader, load_task_data
 from .models import create_model, read_checkpoint
+from .pretrain import get_init
 from .results import ResultsStore
 from .tasks import CLASSIFICATION, create_task
 
@@ -117,8 +118,6 @@ def plot_cams(grid, results_dir, *, task: str, inits, seed: int = 0, n_images: i
             ax.set_xticks([])
             ax.set_yticks([])
             ax.set_xlabel(f"{100 * area[k]:.0f}% attended", fontsize=7)
-        from .pretrain import get_init
-
         row[0].set_ylabel(get_init(init).label, fontsize=8)
     fig.suptitle(f"Grad-CAM on {spec.display_name}, seed {seed} (SYNTHETIC data)" if spec.synthetic
                  else f"Grad-CAM on {spec.display_name}, seed {seed}", fontsize=9)

@@ -16,6 +16,7 @@ from .reported import _CSS as _TABLE_CSS
 from .reported import Table
 from .models import get_arch
 from .pretrain import get_init
+from .ssl import get_ssl_method
 from .stats import compare_groups, significance_mark, ttest
 from .tasks import CLASSIFICATION, get_task_spec
 
@@ -224,6 +225,12 @@ def plot_learning_curves(df: pd.DataFrame, groups, task: str, *, title: str, syn
     return fig
 
 
+def _outcome(*, agrees: bool, disagrees: bool) -> str:
+    """The verdict word: ``agrees`` when the agreement rule holds, else ``does not agree`` when the disagreement
+    rule holds, else ``inconclusive``."""
+    return "agrees" if agrees else ("does not agree" if disagrees else "inconclusive")
+
+
 @dataclass
 class Verdict:
     """A computed answer to a paper's claim: ``agrees``, ``does not agree`` or ``inconclusive``, with reasons."""
@@ -262,12 +269,7 @@ def verdict_best_or_equivalent(summary: pd.DataFrame, candidate: str, baseline: 
                                                 else "below the best (p ≤ 0.05)")
         reasons.append(f"{name}: {cand} is {standing}; {d:+.2f} points vs {base} (p = {p:.3g})")
     n = len(tasks)
-    if top == n and worse == 0 and better >= 1:
-        outcome = "agrees"
-    elif worse > 0 or top < n / 2:
-        outcome = "does not agree"
-    else:
-        outcome = "inconclusive"
+    outcome = _outcome(agrees=top == n and worse == 0 and better >= 1, disagrees=worse > 0 or top < n / 2)
     reasons.append(f"{cand} is best or equivalent on {top} of {n} tasks, significantly better than {base} on "
                    f"{better} and significantly worse on {worse}")
     return Verdict(outcome, reasons)
@@ -393,12 +395,8 @@ def verdict_granularity(summary: pd.DataFrame, *, coarse: str, fine: str, tasks)
                        f"{group_label(fine)} {d:+.2f} points vs {group_label(coarse)} (p = {p:.3g}); the claim "
                        f"expects {'fine' if seg else 'coarse'}-grained ahead")
     n = len(tasks)
-    if against == 0 and all(along[k] * 2 >= count[k] for k in (True, False)) and sig_along >= 1:
-        outcome = "agrees"
-    elif against > 0 or (along[True] + along[False]) * 2 < n:
-        outcome = "does not agree"
-    else:
-        outcome = "inconclusive"
+    outcome = _outcome(agrees=against == 0 and all(along[k] * 2 >= count[k] for k in (True, False)) and sig_along >= 1,
+                       disagrees=against > 0 or (along[True] + along[False]) * 2 < n)
     reasons.append(f"the claimed direction holds on {along[True] + along[False]} of {n} tasks, significantly on "
                    f"{sig_along}; significantly against it on {against}")
     return Verdict(outcome, reasons)
@@ -432,12 +430,7 @@ def verdict_self_supervised(summary: pd.DataFrame, *, supervised: str, ssl_inits
         else:
             cls_diff += len(better) + len(worse)
             cls_total += len(rows)
-    if seg_ok and cls_diff * 2 <= cls_total:
-        outcome = "agrees"
-    elif seg_fail:
-        outcome = "does not agree"
-    else:
-        outcome = "inconclusive"
+    outcome = _outcome(agrees=seg_ok and cls_diff * 2 <= cls_total, disagrees=seg_fail)
     return Verdict(outcome, reasons)
 
 
@@ -459,12 +452,8 @@ def verdict_pairs(df: pd.DataFrame, *, better: str, worse: str, tasks, claim: st
         reasons.append(f"{get_task_spec(t).display_name}: {group_label(better)} {r['difference']:+.2f} points vs "
                        f"{group_label(worse)} (p = {r['p']:.3g})")
     n = len(reasons)
-    if ahead == n and sig_ahead >= 1 and sig_behind == 0:
-        outcome = "agrees"
-    elif sig_behind > 0 or ahead * 2 < n:
-        outcome = "does not agree"
-    else:
-        outcome = "inconclusive"
+    outcome = _outcome(agrees=ahead == n and sig_ahead >= 1 and sig_behind == 0,
+                       disagrees=sig_behind > 0 or ahead * 2 < n)
     reasons.append(f"{group_label(better)} ahead on {ahead} of {n} tasks, significantly on {sig_ahead}; "
                    f"significantly behind on {sig_behind}")
     return Verdict(outcome, reasons)
@@ -491,12 +480,7 @@ def verdict_data_size(diffs: pd.DataFrame, *, pretrained: str, scratch: str, sma
     s = diffs[diffs["pair"] == scratch]
     if len(s):
         reasons.append(f"{scratch}: {s['difference'].mean():+.2f} points on average over the fractions")
-    if behind and not ahead and closes:
-        outcome = "agrees"
-    elif few["difference"].mean() >= 0 or ahead:
-        outcome = "does not agree"
-    else:
-        outcome = "inconclusive"
+    outcome = _outcome(agrees=behind and not ahead and closes, disagrees=few["difference"].mean() >= 0 or ahead)
     return Verdict(outcome, reasons)
 
 
@@ -519,9 +503,8 @@ def section_verdict(grid, df: pd.DataFrame) -> Verdict:
         return verdict_self_supervised(summary, supervised=sec.baseline,
                                        ssl_inits=[i for i in grid.inits if i.startswith("ssl_")], tasks=grid.tasks)
     if sec.key == "architectures":
-        worse = sec.candidate.replace("mini_convnext", "mini_swin")
-        return verdict_pairs(df, better=sec.candidate, worse=worse, tasks=grid.tasks,
-                             claim=f"{group_label(sec.candidate)} vs {group_label(worse)}")
+        return verdict_pairs(df, better=sec.candidate, worse=sec.rival, tasks=grid.tasks,
+                             claim=f"{group_label(sec.candidate)} vs {group_label(sec.rival)}")
     if sec.key == "data-size":
         pairs = data_size_pairs(grid)
         diffs = pair_differences(df, pairs, grid.tasks[0])
@@ -530,10 +513,6 @@ def section_verdict(grid, df: pd.DataFrame) -> Verdict:
         scratch = [n for n, i in init_of.items() if i == "scratch"]
         return verdict_data_size(diffs, pretrained=pre, scratch=scratch[0] if scratch else "")
     return verdict_best_or_equivalent(summary, candidate=sec.candidate, baseline=sec.baseline, tasks=grid.tasks)
-
-
-_SSL_PAPER_NAME = {"ssl_simclr": "SimCLR-v1", "ssl_moco_v2": "MoCo-v2", "ssl_byol": "BYOL", "ssl_swav": "SwAV",
-                   "ssl_barlow_twins": "Barlow Twins"}
 
 
 def compare_directions(grid, df: pd.DataFrame) -> Table:
@@ -567,7 +546,7 @@ def compare_directions(grid, df: pd.DataFrame) -> Table:
                     continue
                 r = s.loc[(i, t)]
                 ours_sig = _sig(r["p_vs_baseline"]) and r["diff_vs_baseline"] > 0
-                name = _SSL_PAPER_NAME.get(i)
+                name = get_ssl_method(i[len("ssl_"):]).reported_as
                 pr = rep[(rep["task"] == pt) & (rep["init"] == name)] if name else rep.iloc[0:0]
                 mark = str(pr.iloc[0]["mark"]) if len(pr) else ""
                 paper_sig = mark.startswith("*")
@@ -579,9 +558,8 @@ def compare_directions(grid, df: pd.DataFrame) -> Table:
                                  ("yes" if ours_sig == paper_sig else "no") if mark else "–"})
     elif sec.key == "architectures":
         paper_task = dict(sec.paper_tasks)
-        worse = sec.candidate.replace("mini_convnext", "mini_swin")
         for t in grid.tasks:
-            d = pair_differences(df[df["fraction"].astype(float) == 1.0], [("x", worse, sec.candidate)], t)
+            d = pair_differences(df[df["fraction"].astype(float) == 1.0], [("x", sec.rival, sec.candidate)], t)
             pt = paper_task.get(t, get_task_spec(t).analog_of)
             pr = rep[(rep["task"] == pt) & (rep["arch"] == "ConvNeXt-T vs Swin-T")]
             row = {"task (ours → paper)": f"{get_task_spec(t).display_name} → {pt}",

@@ -44,6 +44,7 @@ class SSLMethod:
     paper_analog: str  # the DART 2021 model(s) it stands for
     transform: Callable[[int], Callable]  # image size -> lightly multi-view transform (PIL image -> list of views)
     build: Callable[[nn.Module, int], "SSLModel"]  # (backbone, feature dim) -> model
+    reported_as: str | None = None  # its name in the reported numbers (medbench_core/data/reported.csv), if any
 
 
 class SSLModel(nn.Module):
@@ -202,12 +203,15 @@ def _swav_transform(size: int):
 
 _METHODS: Registry[SSLMethod] = Registry("self-supervised method")
 for _m in (
-    SSLMethod("simclr", "SimCLR", "instance discrimination", "SimCLR-v1/v2", _two_view("SimCLRTransform"), _SimCLR),
-    SSLMethod("moco_v2", "MoCo-v2", "instance discrimination", "MoCo-v1/v2", _two_view("MoCoV2Transform"), _MoCoV2),
-    SSLMethod("byol", "BYOL", "instance discrimination", "BYOL", _two_view("BYOLTransform"), _BYOL),
-    SSLMethod("swav", "SwAV", "clustering", "SwAV, DeepCluster-v2, SeLa-v2", _swav_transform, _SwAV),
+    SSLMethod("simclr", "SimCLR", "instance discrimination", "SimCLR-v1/v2", _two_view("SimCLRTransform"), _SimCLR,
+              "SimCLR-v1"),
+    SSLMethod("moco_v2", "MoCo-v2", "instance discrimination", "MoCo-v1/v2", _two_view("MoCoV2Transform"), _MoCoV2,
+              "MoCo-v2"),
+    SSLMethod("byol", "BYOL", "instance discrimination", "BYOL", _two_view("BYOLTransform"), _BYOL, "BYOL"),
+    SSLMethod("swav", "SwAV", "clustering", "SwAV, DeepCluster-v2, SeLa-v2", _swav_transform, _SwAV,
+              "SwAV"),
     SSLMethod("barlow_twins", "Barlow Twins", "redundancy reduction", "Barlow Twins", _two_view("BYOLTransform"),
-              _BarlowTwins),
+              _BarlowTwins, "Barlow Twins"),
     SSLMethod("vicreg", "VICReg", "variance-covariance regularisation", "(not in DART 2021; a further family)",
               _two_view("VICRegTransform"), _VICReg),
 ):
