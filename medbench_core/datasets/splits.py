@@ -1,0 +1,181 @@
+"""Frozen split manifests (files shipped in ``medbench_core/splits/``) and the rule that turns one into lists.
+
+A manifest fixes, for one dataset, which images are train, validation and test, and the nested training fractions.
+Where the dataset's ids are public and fixed (DRIVE, JSRT) the manifest lists them. Where we cannot hold the
+dataset (most are licence-gated), the manifest holds a deterministic rule that gives the same lists on every complete
+copy: the dataset's official test list where one exists, otherwise a patient-level, label-stratified cut ordered by a
+seeded hash of the patient id. The hash makes the lists independent of directory order and file system (pitfall 4
+of the original code), and sizes are exact: ``counts`` in the manifest, or ``shares`` of the units found.
+
+Fractions (1, 5, 10, 25, 50 %) come from the training split only, stratified, and are prefixes of one seeded order,
+so 1 % is inside 5 % inside 10 % ... (pitfall 3). Validation and test are never subsampled.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SPLITS = ("train", "val", "test")
+FRACTIONS = (0.01, 0.05, 0.1, 0.25, 0.5)
+
+
+class ManifestError(ValueError):
+    """A manifest does not fit the copy of the dataset it is applied to; the message says how."""
+
+
+def load_manifest(dataset: str) -> dict:
+    """The frozen manifest of ``dataset`` shipped with the package (``medbench_core/splits/<dataset>.json``).
+
+    A folder named by ``$MEDBENCH_SPLITS`` overrides it per dataset (``<folder>/<dataset>.json``): a lab holding the
+    authors' own lists writes them there as a ``listed`` manifest. Prepared data and results record the manifest's
+    sha, so runs on different splits never mix."""
+    override = os.environ.get("MEDBENCH_SPLITS")
+    if override and (Path(override) / f"{dataset}.json").is_file():
+        return json.loads((Path(override) / f"{dataset}.json").read_text())
+    path = resources.files("medbench_core") / "splits" / f"{dataset}.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"no split manifest for dataset {dataset!r} (expected {path})")
+    return json.loads(path.read_text())
+
+
+def manifest_sha(manifest: dict) -> str:
+    """A short fingerprint of the manifest's content (recorded with prepared data and results)."""
+    return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _key(salt: str, value: str) -> float:
+    """A number in [0, 1) fixed by ``salt`` and ``value`` alone (sha256): the same on every machine."""
+    return int(hashlib.sha256(f"{salt}|{value}".encode()).hexdigest()[:15], 16) / 16 ** 15
+
+
+def stratified_order(units: pd.DataFrame, salt: str) -> list[str]:
+    """Order ``units`` (columns ``unit``, ``stratum``) so that every prefix is close to stratified.
+
+    Inside each stratum, units are ordered by a seeded hash; each unit gets the position (rank + 0.5) / n of its
+    stratum, and all units are sorted by that position (hash as tie-break). The first k of the result then hold each
+    stratum in proportion, for every k.
+    """
+    df = units.copy()
+    df["key"] = [_key(salt, u) for u in df["unit"]]
+    df = df.sort_values(["stratum", "key"])
+    df["pos"] = (df.groupby("stratum").cumcount() + 0.5) / df.groupby("stratum")["unit"].transform("size")
+    return list(df.sort_values(["pos", "key"])["unit"])
+
+
+def _unit_table(index: pd.DataFrame) -> pd.DataFrame:
+    """One row per patient with its stratum: the most frequent stratum among its images (ties: sorted first)."""
+    s = index.groupby("patient")["stratum"].agg(lambda v: sorted(v.value_counts().loc[lambda c: c == c.max()].index)[0])
+    return pd.DataFrame({"unit": s.index.astype(str), "stratum": s.values.astype(str)})
+
+
+def _cut(units: pd.DataFrame, counts: dict[str, int], salt: str) -> dict[str, str]:
+    """Assign units to splits in the order ``counts`` lists them, taking exact numbers from a stratified order."""
+    order = stratified_order(units, salt)
+    out, start = {}, 0
+    for split, n in counts.items():
+        for u in order[start:start + n]:
+            out[u] = split
+        start += n
+    for u in order[start:]:
+        out[u] = "train"
+    return out
+
+
+def _counts_from_shares(n: int, shares: dict[str, float]) -> dict[str, int]:
+    counts = {k: int(round(v * n)) for k, v in shares.items() if k != "train"}
+    return counts
+
+
+def assign_splits(index: pd.DataFrame, manifest: dict) -> pd.Series:
+    """The split ("train" | "val" | "test") of every row of ``index`` (columns id, patient, stratum and, for
+    datasets with official splits, ``official_split``) under ``manifest``. Raises ``ManifestError`` when the copy
+    does not fit (listed ids missing, a different number of units than the manifest's exact counts)."""
+    rule = manifest["split"]
+    method, seed = rule["method"], rule.get("seed", 0)
+    salt = f"{manifest['dataset']}:{seed}"
+    if method == "listed":
+        lists = rule["lists"]
+        where = {i: s for s in SPLITS for i in lists.get(s, [])}
+        missing = sorted(set(where) - set(index["id"]))
+        if missing:
+            raise ManifestError(f"{len(missing)} listed image(s) not in this copy, e.g. {', '.join(missing[:5])}")
+        extra = sorted(set(index["id"]) - set(where))
+        if extra:
+            raise ManifestError(f"{len(extra)} image(s) of this copy are in no listed split, e.g. "
+                                f"{', '.join(extra[:5])}")
+        return index["id"].map(where)
+    split = pd.Series("train", index=index.index, dtype=object)
+    if method == "official":  # official test (and val where given); val carved from the official train patients
+        official = index["official_split"].astype(str)
+        split[official == "test"] = "test"
+        split[official == "val"] = "val"
+        pool = index[official == "train"]
+        if "val" in rule:  # carve val from the training patients
+            units = _unit_table(pool)
+            n_val = rule["val"]["count"] if "count" in rule["val"] else int(round(rule["val"]["share"] * len(units)))
+            assigned = _cut(units, {"val": n_val}, salt)
+            split[pool.index] = pool["patient"].astype(str).map(assigned).values
+        return split
+    if method == "patient-cut":
+        units = _unit_table(index)
+        if "counts" in rule:
+            counts = {k: int(v) for k, v in rule["counts"].items()}
+            if sum(counts.values()) != len(units):
+                raise ManifestError(f"the manifest cuts {sum(counts.values())} patients "
+                                    f"({', '.join(f'{k} {v}' for k, v in counts.items())}); this copy has "
+                                    f"{len(units)}")
+            counts.pop("train")
+        else:
+            counts = _counts_from_shares(len(units), rule["shares"])
+        assigned = _cut(units, {"test": counts["test"], "val": counts["val"]}, salt)
+        return index["patient"].astype(str).map(assigned)
+    raise ManifestError(f"unknown split method {method!r} in the manifest of {manifest['dataset']!r}")
+
+
+def fraction_ids(train: pd.DataFrame, manifest: dict, fractions=FRACTIONS) -> dict[str, list[str]]:
+    """Nested, stratified subsets of the training rows (columns id, stratum): the first ceil(f * n) ids of one
+    seeded stratified order, for each fraction ``f``. Keys are fractions written with ``:g`` ("0.01")."""
+    rule = manifest.get("fractions", {})
+    if rule.get("method") == "listed":
+        return {k: list(v) for k, v in rule["lists"].items() if float(k) in set(fractions)}
+    salt = f"{manifest['dataset']}:fractions:{rule.get('seed', 0)}"
+    order = stratified_order(pd.DataFrame({"unit": train["id"].astype(str), "stratum": train["stratum"].astype(str)}),
+                             salt)
+    return {f"{f:g}": sorted(order[:max(1, math.ceil(f * len(order)))]) for f in sorted(fractions)}
+
+
+def check_nested(fractions: dict[str, list[str]], train_ids) -> None:
+    """Assert that the fraction lists are nested and inside the training split (raises ``ManifestError``)."""
+    train_ids = set(train_ids)
+    prev: set[str] = set()
+    for k in sorted(fractions, key=float):
+        cur = set(fractions[k])
+        if not cur <= train_ids:
+            raise ManifestError(f"fraction {k} holds ids outside the training split")
+        if not prev <= cur:
+            raise ManifestError(f"fraction {k} does not contain the smaller fraction before it")
+        prev = cur
+
+
+def split_digest(ids_by_split: dict[str, list[str]]) -> str:
+    """sha256 (first 16 hex) of the sorted id lists per split: two copies with the same digest use the same split."""
+    h = hashlib.sha256()
+    for s in SPLITS:
+        h.update(f"{s}:{','.join(sorted(ids_by_split.get(s, [])))};".encode())
+    return h.hexdigest()[:16]
+
+
+def patients_disjoint(index: pd.DataFrame, split: pd.Series) -> bool:
+    """True when no patient has images in two splits."""
+    return bool((pd.DataFrame({"p": index["patient"], "s": split}).groupby("p")["s"].nunique() <= 1).all())
+
+
+def counts(split: pd.Series) -> dict[str, int]:
+    return {s: int((np.asarray(split) == s).sum()) for s in SPLITS}
