@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from .data import require_prepared
 from .experiments import get_section, list_sections, validate_section_params
 from .models import get_arch, list_archs
 from .pretrain import describe_inits
 from .profiles import get_profile, list_profiles
 from .reported import QUESTIONS
+from .results import ResultsStore
 from .ssl import get_ssl_method, list_ssl_methods
 from .stats import ALPHA
 from .tasks import create_task, list_tasks
@@ -114,6 +116,9 @@ def execute_section(section: str, *, profile: str, output: str | os.PathLike, ro
                                    fractions=params.get("fractions"), num_seeds=params.get("num_seeds"),
                                    device=params.get("device", "auto"))
     params["results_dir"] = str(Path(results_dir or root / "results").resolve())
+    store = ResultsStore(params["results_dir"]) if Path(params["results_dir"]).is_dir() else None
+    todo = dict.fromkeys(c.task for c in grid.configs if not (store and store.has(c.config_hash())))
+    require_prepared([create_task(t, profile) for t in todo], cache_dir)  # real data missing: stop before papermill
     if cache_dir is not None:
         params["cache_dir"] = str(Path(cache_dir).resolve())
     return execute_notebook(root / "notebooks" / sec.notebook, output, cwd=root, parameters=params,

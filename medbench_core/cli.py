@@ -5,6 +5,7 @@
                  [--fractions ...] [--seeds N] [--device D]
     medbench book [--profile demo] [--force]
     medbench results import|export FILE [--results-dir DIR]
+    medbench data check|prepare TASK --root PATH [--profile paper] [--size N]
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 
 from ._registry import UnknownNameError
@@ -47,6 +49,12 @@ def _cmd_list(args) -> int:
     elif what == "sections":
         rows = [{"section": n, "notebook": get_section(n).notebook, "title": get_section(n).title}
                 for n in list_sections()]
+    elif what == "datasets":
+        from .datasets import get_dataset, list_datasets
+
+        rows = [{"dataset": n, "title": get_dataset(n).title, "paper": get_dataset(n).paper_code,
+                 "tasks": ",".join(t for t in list_tasks() if get_task_spec(t).source == n),
+                 "licence": get_dataset(n).licence} for n in list_datasets()]
     elif what == "profiles":
         rows = [{"profile": n, "description": get_profile(n).description} for n in list_profiles()]
     else:
@@ -71,12 +79,55 @@ def _cmd_run(args) -> int:
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
     results = Path(args.results_dir) if args.results_dir else root / "results"
+    for task, data_root in _data_roots(args.data_root, params.get("tasks")):
+        _prepare(task, data_root, args)
     output = Path(args.output) if args.output else results / "executed" / args.profile / sec.notebook
     out = execute_section(args.section, profile=args.profile, output=output, root=root, results_dir=results,
                           cache_dir=args.cache_dir, parameters=params, log_output=not args.quiet,
                           force=True)  # `run` always executes; stored runs are still read, not trained
     print(f"executed notebook: {out}\nresults store: {results}")
     return 0
+
+
+def _data_roots(values, tasks) -> list[tuple[str, str]]:
+    """``--data-root PATH`` (with exactly one task in --tasks) or ``--data-root TASK=PATH``, repeatable."""
+    out = []
+    for v in values or []:
+        if "=" in v:
+            task, path = v.split("=", 1)
+        elif tasks and len(tasks) == 1:
+            task, path = tasks[0], v
+        else:
+            raise ValueError(f"--data-root {v}: name the task (--data-root TASK=PATH) unless --tasks holds one task")
+        out.append((task, path))
+    return out
+
+
+def _prepare(task: str, root: str, args):
+    from .datasets import prepare
+
+    t0 = time.perf_counter()
+    folder = prepare(task, root, profile=args.profile, size=getattr(args, "size", None), cache_dir=args.cache_dir,
+                     workers=getattr(args, "workers", None), force=getattr(args, "force", False))
+    from .datasets.prepare import read_meta
+
+    meta = read_meta(folder)
+    print(f"prepared {task} at {meta['size']} px: " + ", ".join(f"{s} {n}" for s, n in meta["counts"].items())
+          + f"; split digest {meta['split_digest']}; {time.perf_counter() - t0:.1f} s\ncache: {folder}")
+    return folder
+
+
+def _cmd_data(args) -> int:
+    from .datasets import check
+    from .tasks import create_task
+
+    if args.action == "prepare":
+        _prepare(args.task, args.root, args)
+        return 0
+    spec = create_task(args.task, args.profile)
+    report = check(spec, args.root, size=args.size)
+    print(report)
+    return 0 if report.ok else 1
 
 
 def _cmd_book(args) -> int:
@@ -108,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     ls = sub.add_parser("list", help="list registered names")
-    ls.add_argument("what", choices=["tasks", "inits", "sections", "profiles", "archs"])
+    ls.add_argument("what", choices=["tasks", "inits", "sections", "profiles", "archs", "datasets"])
     ls.set_defaults(func=_cmd_list)
 
     common = argparse.ArgumentParser(add_help=False)
@@ -132,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seeds", dest="num_seeds", type=int, help="runs per (task, init) (default: the profile's)")
     run.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
     run.add_argument("--output", help="where to write the executed notebook")
+    run.add_argument("--data-root", action="append", metavar="[TASK=]PATH",
+                     help="a real dataset's folder: prepared (once) before the section runs; repeatable")
     run.set_defaults(func=_cmd_run)
 
     res = sub.add_parser("results", help="import results made elsewhere, or export this store")
@@ -141,6 +194,17 @@ def build_parser() -> argparse.ArgumentParser:
     res.add_argument("--root", help="the medbench checkout (default: found from the current directory)")
     res.add_argument("--profile", help="export: only rows of this profile")
     res.set_defaults(func=_cmd_results)
+
+    data = sub.add_parser("data", help="real datasets: check a copy, or decode it once into the cache")
+    data.add_argument("action", choices=["check", "prepare"])
+    data.add_argument("task", help="a task reading a real dataset, see `medbench list tasks` and `list datasets`")
+    data.add_argument("--root", required=True, help="the dataset's folder, in the layout `data check` describes")
+    data.add_argument("--profile", default="paper", help="whose resolution to prepare (default: paper)")
+    data.add_argument("--size", type=int, help="image size in px (default: the task's under --profile)")
+    data.add_argument("--workers", type=int, help="decoding processes (default: CPU cores, at most 8)")
+    data.add_argument("--cache-dir", help="default: $MEDBENCH_CACHE or ~/.cache/medbench")
+    data.add_argument("--force", action="store_true", help="prepare again even if the cache is complete")
+    data.set_defaults(func=_cmd_data)
 
     book = sub.add_parser("book", parents=[common], help="execute every section, then build the book")
     book.add_argument("--force", action="store_true",

@@ -11,6 +11,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -52,10 +53,14 @@ def _cached(cache: Path, kind: str, params: dict, make) -> dict[str, np.ndarray]
 
 @dataclass
 class SplitData:
-    """One split in memory: uint8 ``images`` (n, C, S, S) and ``targets`` (labels (n, K) or masks (n, 1, S, S))."""
+    """One split: uint8 ``images`` (n, C, S, S) and ``targets`` (labels (n, K) or masks (n, 1, S, S)), in memory or
+    memory-mapped from the prepared cache. Real datasets carry their image ``ids`` and the manifest's rule for
+    training fractions (``fraction_ids``)."""
 
     images: np.ndarray
     targets: np.ndarray
+    ids: list[str] | None = None
+    fraction_ids: Callable[[float], list[str]] | None = None
 
     def __len__(self) -> int:
         return len(self.images)
@@ -71,7 +76,7 @@ def load_task_data(task: TaskSpec, cache_dir=None) -> dict[str, SplitData]:
         30
     """
     if not task.synthetic:
-        raise NotImplementedError(f"task {task.name!r} reads a real dataset; its loader is not part of this build")
+        return _load_real(task, cache_dir)
     cache = get_cache_dir(cache_dir)
     g = task.generator
     size = task.protocol.image_size
@@ -95,6 +100,66 @@ def load_task_data(task: TaskSpec, cache_dir=None) -> dict[str, SplitData]:
             targets = arr[g["mask"]][:, None]
         out[split] = SplitData(images, targets)
     return out
+
+
+def data_version(task: TaskSpec) -> str:
+    """What a run's data depends on: the generator version, or the dataset, its frozen split manifest and the
+    loader options (e.g. CheXpert's uncertainty policy)."""
+    if task.synthetic:
+        return f"generated-v{synthetic.GENERATOR_VERSION}"
+    from .datasets.splits import load_manifest, manifest_sha
+
+    opts = ",".join(f"{k}={v}" for k, v in sorted(task.options.items()))
+    return f"{task.source}:manifest-{manifest_sha(load_manifest(task.source))}" + (f":{opts}" if opts else "")
+
+
+def _load_real(task: TaskSpec, cache_dir=None) -> dict[str, SplitData]:
+    """A real task's splits from the prepared cache (memory-mapped; raises with the prepare command if absent)."""
+    from .datasets.catalog import apply_uncertainty
+    from .datasets.prepare import fraction_ids_of, load_prepared
+
+    arrays, meta = load_prepared(task, cache_dir)
+    out = {}
+    for split, (images, targets) in arrays.items():
+        ids = meta["ids"][split]
+        if task.kind == CLASSIFICATION:
+            targets = np.asarray(targets, np.float32)
+            if "uncertainty" in task.options:  # CheXpert: -1 = uncertain, mapped by the task's policy
+                targets = apply_uncertainty(targets, task.options["uncertainty"], ids)
+        out[split] = SplitData(images, targets, ids)
+    out["train"].fraction_ids = lambda f: fraction_ids_of(meta, f, task.source)
+    return out
+
+
+def require_prepared(tasks, cache_dir=None) -> None:
+    """Raise ``MissingDataError`` naming every real task (profile-scaled TaskSpecs) whose data is not prepared, with
+    the command that prepares it: called before any training starts."""
+    from .datasets.catalog import MissingDataError, get_dataset
+    from .datasets.prepare import prepared_dir
+
+    missing = []
+    for t in tasks:
+        if not t.synthetic and not (prepared_dir(t, t.protocol.image_size, cache_dir) / "meta.json").is_file():
+            ds = get_dataset(t.source)
+            missing.append(f"  - {t.name}: {ds.title} at {t.protocol.image_size} px; run `medbench data prepare "
+                           f"{t.name} --root PATH --profile {t.profile}` (obtain it from {ds.obtain})")
+    if missing:
+        raise MissingDataError("these tasks read real datasets that are not prepared (nothing was run):\n"
+                               + "\n".join(missing) + "\n`medbench data check TASK --root PATH` says what a copy "
+                               "lacks; `medbench run ... --data-root PATH` prepares and runs in one go.")
+
+
+def train_subset(data: SplitData, fraction: float) -> SplitData:
+    """The training images kept at ``fraction``: for real datasets the manifest's nested, stratified ids; for
+    generated data the first ceil(fraction * n) of one fixed permutation. Independent of the run's seed."""
+    if fraction >= 1:
+        return data
+    if data.fraction_ids is not None:
+        keep_ids = set(data.fraction_ids(fraction))
+        keep = np.array([i for i, x in enumerate(data.ids) if x in keep_ids])
+    else:
+        keep = fraction_indices(len(data), fraction)
+    return SplitData(data.images[keep], data.targets[keep], [data.ids[i] for i in keep] if data.ids else None)
 
 
 def load_pretrain_data(source: str, n: int, size: int, seed: int, cache_dir=None) -> SplitData:
@@ -127,24 +192,35 @@ def fraction_indices(n_train: int, fraction: float, seed: int = 0) -> np.ndarray
     return np.sort(order[: max(1, math.ceil(fraction * n_train))])
 
 
-def fraction_manifest(task: TaskSpec, fractions) -> dict:
+def fraction_manifest(task: TaskSpec, fractions, cache_dir=None) -> dict:
     """The nested training subsets of ``task`` (sized by its profile) as a manifest: image ids per fraction.
 
-    Ids name the split and the index in it (``train/00042``), so a manifest says exactly which images a run saw.
+    Ids name the split and the image (``train/00042`` for generated data, ``train/CHNCXR_0001_0`` for a real
+    dataset), so a manifest says exactly which images a run saw. Real tasks read their prepared cache.
     """
+    if not task.synthetic:
+        from .datasets.prepare import fraction_ids_of, load_prepared
+
+        _, meta = load_prepared(task, cache_dir)
+        return {"task": task.name, "profile": task.profile, "split": "train", "n_train": meta["counts"]["train"],
+                "n_val": meta["counts"]["val"], "n_test": meta["counts"]["test"], "data_version": data_version(task),
+                "split_digest": meta["split_digest"],
+                "rule": "the dataset's frozen manifest: stratified prefixes of one seeded order (nested)",
+                "fractions": {f"{f:g}": [f"train/{i}" for i in sorted(fraction_ids_of(meta, f, task.source))]
+                              for f in sorted(fractions)}}
     n = task.sizes[0]
-    return {"task": task.name, "profile": task.profile, "split": "train", "n_train": n,
-            "data_version": f"generated-v{synthetic.GENERATOR_VERSION}" if task.synthetic else task.source,
+    return {"task": task.name, "profile": task.profile, "split": "train", "n_train": n, "n_val": task.sizes[1],
+            "n_test": task.sizes[2], "data_version": data_version(task),
             "rule": "first ceil(fraction * n_train) images of one fixed permutation (seed 0): nested",
             "fractions": {f"{f:g}": [f"train/{i:05d}" for i in fraction_indices(n, f)] for f in sorted(fractions)}}
 
 
-def write_fraction_manifest(task: TaskSpec, fractions, directory: str | os.PathLike) -> Path:
+def write_fraction_manifest(task: TaskSpec, fractions, directory: str | os.PathLike, cache_dir=None) -> Path:
     """Write ``fraction_manifest`` to ``directory/<task>-<profile>-fractions.json`` (atomically); returns the path."""
     path = Path(directory) / f"{task.name}-{task.profile}-fractions.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(fraction_manifest(task, fractions), indent=1))
+    tmp.write_text(json.dumps(fraction_manifest(task, fractions, cache_dir), indent=1))
     os.replace(tmp, path)
     return path
 
@@ -163,8 +239,8 @@ class BatchLoader:
         self.gen = torch.Generator().manual_seed(seed)
         self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
-        self.images = torch.from_numpy(data.images)
-        self.targets = torch.from_numpy(data.targets).to(target_dtype)
+        self.images = data.images  # numpy, possibly memory-mapped: only the batch is read and converted
+        self.targets, self.target_dtype = data.targets, target_dtype
         self.is_mask = data.targets.ndim == 4
 
     def __len__(self) -> int:
@@ -176,13 +252,24 @@ class BatchLoader:
         order = torch.randperm(n, generator=self.gen) if self.train else torch.arange(n)
         for b in range(len(self)):
             idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            x = self.images[idx].float().div_(255)
+            x, y = self._read(idx)
+            x = x.float().div_(255)
             if x.shape[1] == 1:
                 x = x.expand(-1, 3, -1, -1)
-            y = self.targets[idx]
             if self.train:
                 x, y = self._augment(x, y)
             yield (x - self.mean) / self.std, y
+
+    def _read(self, idx: torch.Tensor):
+        """Images and targets of ``idx``, read in sorted order (faster from a memory map), returned in ``idx``
+        order."""
+        rows = np.sort(idx.numpy())
+        x = torch.from_numpy(np.ascontiguousarray(self.images[rows]))
+        y = torch.from_numpy(np.ascontiguousarray(self.targets[rows])).to(self.target_dtype)
+        if self.train:
+            back = torch.argsort(torch.argsort(idx))
+            x, y = x[back], y[back]
+        return x, y
 
     def _augment(self, x, y):
         flip = torch.rand(len(x), generator=self.gen) < 0.5

@@ -80,7 +80,8 @@ def make_loss(name: str):
         "bce": masked_bce,
         "dice": soft_dice_loss,
         "bce_dice": lambda lo, t: masked_bce(lo, t) + soft_dice_loss(lo, t),
-        "ce": lambda lo, t: F.cross_entropy(lo, t.long()),
+        # class indices, or one-hot float targets of a multi-class task (e.g. OrganAMNIST)
+        "ce": lambda lo, t: F.cross_entropy(lo, t if t.shape == lo.shape else t.long()),
     }
     if name not in losses:
         raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(losses)}")
@@ -125,7 +126,8 @@ def evaluate(model: nn.Module, loader, loss_fn, task: TaskSpec, device: torch.de
         total += float(loss_fn(logits, y)) * len(x)
         count += len(x)
         if task.kind == CLASSIFICATION:
-            outs.append(torch.sigmoid(logits).float().cpu())
+            probs = torch.softmax(logits, 1) if task.protocol.loss == "ce" else torch.sigmoid(logits)
+            outs.append(probs.float().cpu())
             targets.append(y.cpu())
         else:
             y = y.cpu().numpy()
@@ -133,8 +135,12 @@ def evaluate(model: nn.Module, loader, loss_fn, task: TaskSpec, device: torch.de
             outs.append(torch.from_numpy(dice_per_case(pred, y == 1)))
     result = {"loss": total / max(count, 1)}
     if task.kind == CLASSIFICATION:
-        probs, labels = torch.cat(outs).numpy(), torch.cat(targets).numpy().astype(np.uint8)
-        result["mean_auc"], result["per_class"] = mean_auc(probs, labels, task.classes)
+        # soft labels (CheXpert's LSR-Ones, 0.55-0.85) count as positive
+        probs, labels = torch.cat(outs).numpy(), (torch.cat(targets).numpy() >= 0.5).astype(np.uint8)
+        cols = [task.classes.index(c) for c in task.eval_classes] if task.eval_classes else list(range(len(
+            task.classes)))  # e.g. CheXpert: trained on 14 labels, scored on 5
+        result["mean_auc"], result["per_class"] = mean_auc(probs[:, cols], labels[:, cols],
+                                                           [task.classes[i] for i in cols])
         result["cases"] = {"probs": probs, "labels": labels}
     else:
         dice = torch.cat(outs).numpy()

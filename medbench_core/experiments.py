@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from . import __version__, synthetic
+from . import __version__
 from ._registry import Registry, UnknownNameError
-from .data import BatchLoader, SplitData, fraction_indices, load_task_data
+from .data import BatchLoader, data_version, load_task_data, require_prepared, train_subset
 from .engine import evaluate, fit, make_loss, resolve_device, seed_everything
 from .models import create_model, get_arch, list_archs
 from .pretrain import get_init_checkpoint, init_fingerprint, list_inits
@@ -94,16 +94,7 @@ def make_run_config(section: str, task: str, init: str, arch: str, seed: int, pr
     return RunConfig(section=section, task=task, init=init, arch=arch, seed=int(seed), fraction=float(fraction),
                      profile=profile, init_checkpoint=init_fingerprint(init, arch, profile),
                      n_train=n_train, n_val=n_val, n_test=n_test, device=device,
-                     data_version=f"generated-v{synthetic.GENERATOR_VERSION}" if spec.synthetic else "", **p)
-
-
-def _train_subset(data: SplitData, fraction: float) -> SplitData:
-    """The first ceil(fraction * n) images of a fixed permutation of the training split: nested across fractions,
-    independent of the run's seed; validation and test are never subsampled."""
-    if fraction >= 1:
-        return data
-    keep = fraction_indices(len(data), fraction)
-    return SplitData(data.images[keep], data.targets[keep])
+                     data_version=data_version(spec), **p)
 
 
 def run_one(cfg: RunConfig, store: ResultsStore, *, cache_dir=None, progress: bool | None = None) -> tuple[
@@ -122,7 +113,7 @@ def run_one(cfg: RunConfig, store: ResultsStore, *, cache_dir=None, progress: bo
     device = resolve_device(cfg.device)
     seed_everything(cfg.seed)
     model = create_model(cfg.arch, task, checkpoint=ckpt)
-    train = _train_subset(data["train"], cfg.fraction)
+    train = train_subset(data["train"], cfg.fraction)  # validation and test are never subsampled
     loaders = {
         "train": BatchLoader(train, cfg.batch_size, train=True, seed=cfg.seed),
         "val": BatchLoader(data["val"], 256, train=False),
@@ -365,6 +356,7 @@ def run_grid(grid: Grid, results_dir: str | Path, *, cache_dir=None, progress: b
     store = ResultsStore(results_dir)
     t0 = time.perf_counter()
     todo = [c for c in grid.configs if not store.has(c.config_hash())]
+    require_prepared([create_task(t, grid.profile) for t in dict.fromkeys(c.task for c in todo)], cache_dir)
     for arch, init in dict.fromkeys((c.arch, c.init) for c in todo):
         get_init_checkpoint(init, arch, grid.profile, cache_dir=cache_dir, progress=progress)
     trained = 0

@@ -299,18 +299,28 @@ def glue_headlines(values: dict) -> None:
 
 
 
-def compare_with_reported(stats: pd.DataFrame, section: str, *, baseline: str, profile: str) -> Table:
+def is_synthetic(tasks) -> bool:
+    """True when any of ``tasks`` trains on generated data: tables, figures and prose then say SYNTHETIC.
+
+    Example:
+        >>> is_synthetic(["syn_txc"]), is_synthetic(["shenzhen"])
+        (True, False)
+    """
+    return any(get_task_spec(t).synthetic for t in tasks)
+
+
+def compare_with_reported(stats: pd.DataFrame, section: str, *, baseline: str) -> Table:
     """Our runs next to the paper's numbers, through each task's ``analog_of`` and each init's ``paper_analog``.
 
-    On real data (``colab``, ``paper`` profiles): our mean ± std, theirs, the difference, and whether ours falls
-    inside the reported spread (their mean ± std). On synthetic data (``smoke``, ``demo``) the scales differ, so it
+    On real data (the tasks read the papers' datasets): our mean ± std, theirs, the difference, and whether ours falls
+    inside the reported spread (their mean ± std). On synthetic data (generated tasks) the scales differ, so it
     compares the direction of each effect against ``baseline``: who wins, ours and theirs, with our mark and whether
     the paper's difference is significant (re-derived from mean ± std under every assumption, see ``reported``).
     """
     rep = reported.load_reported(section).dropna(subset=["mean"]).set_index(["task", "init"])
     s = stats[stats["fraction"] == 1.0].set_index(["init", "task"])
     rows = []
-    synthetic = profile in ("smoke", "demo")
+    synthetic = is_synthetic(stats["task"].unique())
     for (init, task), r in s.iterrows():
         ptask, pinit = get_task_spec(task).analog_of, get_init(init).paper_analog
         pbase = get_init(baseline).paper_analog
@@ -591,13 +601,13 @@ def compare_directions(grid, df: pd.DataFrame) -> Table:
                     row.update({"paper (AUC points)": "–", "same direction": "–"})
                 rows.append(row)
     else:
-        return compare_with_reported(summary, sec.key, baseline=sec.baseline, profile=grid.profile)
+        return compare_with_reported(summary, sec.key, baseline=sec.baseline)
     text = pd.DataFrame(rows)
     key = [c for c in text.columns if c.startswith("same direction") or c.startswith("both")]
     known = text[text[key[0]] != "–"] if key else text
     cap = (f"The effects the claim is about, ours (synthetic data; marks from our t-tests) and the paper's. "
            f"{int((known[key[0]] == 'yes').sum())} of {len(known)} agree. Sizes are not comparable on synthetic "
-           "data; directions are." if grid.profile in ("smoke", "demo") else
+           "data; directions are." if is_synthetic(grid.tasks) else
            f"The effects the claim is about, ours and the paper's; {int((known[key[0]] == 'yes').sum())} of "
            f"{len(known)} agree.")
     body = text.to_html(index=False, classes="mb-table", border=0, escape=True)

@@ -59,6 +59,11 @@ class TaskSpec:
     # target_prevalence) and mask (the segmentation target: lungs | pneumothorax | vessels)
     generator: dict = field(default_factory=dict)
     profile: str = "paper"
+    # real datasets: options of the loader (e.g. CheXpert's uncertainty policy, the JSRT organ), the classes the
+    # metric averages when fewer than trained on, and protocol fields that a profile sets for this task
+    options: dict = field(default_factory=dict)
+    eval_classes: tuple[str, ...] = ()
+    profile_protocol: dict = field(default_factory=dict)  # profile -> {protocol field: value}
 
     @property
     def metric_label(self) -> str:
@@ -107,6 +112,66 @@ for _t in (
     _TASKS.register(_t.name, _t)
 
 
+# -- the papers' real datasets (REPORTED.md section 5); data prepared with `medbench data prepare` --------------------
+# Protocol values are the papers'; the number of runs is stated only for DRIVE (10), 5 elsewhere is our default.
+PAPER_CLS = Protocol(optimizer="adam", lr=2e-4, batch_size=32, max_epochs=200, patience=10, scheduler="plateau",
+                     lr_factor=0.5, lr_patience=5, loss="bce", num_runs=5, image_size=224)
+PAPER_SEG = Protocol(optimizer="adam", lr=1e-3, batch_size=32, max_epochs=200, patience=20, scheduler="cosine",
+                     loss="dice", num_runs=5, image_size=224)
+# colab: MedMNIST+ at 64 px on a free GPU; large sets get fewer epochs so a section fits in about an hour
+_COLAB_SHORT = {"colab": {"max_epochs": 8, "patience": 3, "lr_patience": 1}}
+
+
+def _real_tasks():
+    from .datasets import catalog as c
+
+    real = dataclasses.replace  # shorthand below
+    base = TaskSpec("", "", CLASSIFICATION, "mean_auc", (), PAPER_CLS, "", False, "")
+    cls, seg = base, real(base, kind=SEGMENTATION, metric="dice", protocol=PAPER_SEG)
+    yield real(cls, name="chestxray14", title="ChestX-ray14, 14 labels", classes=c.CXR14_CLASSES,
+               analog_of="DXC14", source="chestxray14", profile_protocol=_COLAB_SHORT,
+               description="Multi-label classification of 14 findings; official test list, patient-level splits.")
+    yield real(cls, name="chexpert", title="CheXpert, trained on 14 labels, tested on 5",
+               classes=c.CHEXPERT_CLASSES, eval_classes=c.CHEXPERT_TEST, analog_of="DXC5", source="chexpert",
+               options={"uncertainty": "lsr_ones", "frontal_only": False},
+               description="Uncertain labels by LSR-Ones (uniform 0.55-0.85); the official validation set is the "
+                           "test set and is scored on its 5 labels.")
+    yield real(cls, name="shenzhen", title="Shenzhen tuberculosis", classes=("tuberculosis",), analog_of="TXC",
+               source="shenzhen", description="Binary tuberculosis classification; 463 / 65 / 134 images.")
+    yield real(cls, name="rsna_pe", title="RSNA PE, slice level", classes=("pe",), analog_of="ECC",
+               source="rsna_pe", description="Pulmonary embolism present on a CT slice; 2.5-D input (the slice and "
+                                                 "its two neighbours as channels), lung window.")
+    yield real(seg, name="siim_ptx", title="SIIM-ACR pneumothorax", classes=("pneumothorax",), analog_of="PXS",
+               source="siim_ptx", description="Pneumothorax segmentation from run-length masks; empty masks count "
+                                                  "(Dice 1 when prediction and target are empty).")
+    yield real(seg, name="montgomery", title="Montgomery lungs", classes=("lungs",), analog_of="LXS",
+               source="montgomery", description="Lung segmentation, left and right masks united.")
+    yield real(seg, name="drive", title="DRIVE retinal vessels", classes=("vessels",), analog_of="VFS",
+               source="drive", protocol=dataclasses.replace(PAPER_SEG, loss="bce", batch_size=16, image_size=512,
+                                                            num_runs=10),
+               description="Vessel segmentation at 512 px, batch 16, BCE, 10 runs (the paper's values); only pixels "
+                           "inside the field of view count.")
+    yield real(seg, name="jsrt_clavicle", title="JSRT clavicles (SCR masks)", classes=("clavicles",),
+               analog_of="CXS", source="jsrt", options={"target": "clavicles"},
+               description="Clavicle segmentation (left and right united) on JSRT radiographs with SCR masks.")
+    yield real(seg, name="jsrt_heart", title="JSRT heart (SCR masks)", classes=("heart",), analog_of="HXS",
+               source="jsrt", options={"target": "heart"}, description="Heart segmentation on JSRT with SCR masks.")
+    yield real(cls, name="vindr_cxr", title="VinDr-CXR, 6 diagnoses", classes=c.VINDR_CLASSES, analog_of="VinDr",
+               source="vindr_cxr", description="Six image-level diagnoses (MedIA 2025); readers' majority vote.")
+    yield real(seg, name="busi", title="Breast ultrasound lesions", classes=("lesion",), analog_of="BUS",
+               source="busi", description="Lesion segmentation on breast ultrasound (MedIA 2025); normal images "
+                                              "have empty masks.")
+    for flag, (title, classes, kind, _) in c.MEDMNIST.items():
+        yield real(cls, name=flag, title=title, classes=classes, analog_of="DXC14" if flag == "chestmnist" else "-",
+                   source=flag, protocol=dataclasses.replace(PAPER_CLS, loss="ce") if kind == "multiclass"
+                   else PAPER_CLS, profile_protocol=_COLAB_SHORT if flag in ("chestmnist", "organamnist") else {},
+                   description=f"MedMNIST+ {title}: {kind} classification on the file's official splits.")
+
+
+for _t in _real_tasks():
+    _TASKS.register(_t.name, _t)
+
+
 def list_tasks() -> list[str]:
     """Names of all registered tasks, e.g. ``['syn_dxc', 'syn_txc', 'syn_pxs', 'syn_lxs']``."""
     return _TASKS.names()
@@ -135,6 +200,7 @@ def create_task(name: str, profile: str = "demo") -> TaskSpec:
         lr_patience=min(p.lr_patience, max(1, (prof.patience or p.patience) // 2)),
         num_runs=prof.num_runs or p.num_runs,
     )
+    protocol = dataclasses.replace(protocol, **spec.profile_protocol.get(profile, {}))
     sizes = spec.sizes
     if spec.synthetic:
         # at least 8 images per split so every split can hold both labels

@@ -7,8 +7,7 @@ import pytest
 
 import medbench_core as mb
 from medbench_core import report
-from medbench_core.data import fraction_indices, load_task_data
-from medbench_core.experiments import _train_subset
+from medbench_core.data import fraction_indices, load_task_data, train_subset
 
 
 def test_sections_in_the_papers_order_with_their_grids():
@@ -37,7 +36,7 @@ def test_fraction_manifests_are_nested_train_only_and_used_by_runs(tmp_path):
     assert all(i.startswith("train/") for i in sets[-1]) and len(sets[0]) >= 1
     # the run's subset is exactly the manifest's, and validation/test are untouched
     data = load_task_data(task)
-    sub = _train_subset(data["train"], 0.25)
+    sub = train_subset(data["train"], 0.25)
     keep = sorted(int(i.split("/")[1]) for i in sets[3])
     assert np.array_equal(sub.images, data["train"].images[keep])
     assert np.array_equal(fraction_indices(task.sizes[0], 0.25), keep)
