@@ -22,7 +22,9 @@ from .reported import QUESTIONS
 from .results import ResultsStore
 from .ssl import get_ssl_method, list_ssl_methods
 from .stats import ALPHA
-from .tasks import create_task, list_tasks
+from .datasets import get_dataset
+from .datasets.splits import describe_split
+from .tasks import create_task, get_task_spec, list_tasks
 
 log = logging.getLogger("medbench")
 
@@ -137,20 +139,31 @@ def write_generated_pages(root: Path, profile: str) -> None:
     """Markdown tables for the methods page, generated from the registries (``book/generated/``)."""
     out = root / "book" / "generated"
     out.mkdir(parents=True, exist_ok=True)
+    synthetic = [n for n in list_tasks() if get_task_spec(n).synthetic]
+    real = [n for n in list_tasks() if not get_task_spec(n).synthetic]
     tasks = []
-    for name in list_tasks():
+    for name in synthetic:
         t = create_task(name, profile)
         p = t.protocol
         tasks.append({"task": f"`{name}`", "title": t.display_name, "stands for": t.analog_of, "kind": t.kind,
                       "metric": t.metric, "classes": ", ".join(t.classes),
                       "train / val / test": " / ".join(map(str, t.sizes)), "image size": f"{p.image_size} px"})
-    protocol = []
-    for name in list_tasks():
-        p = create_task(name, profile).protocol
-        protocol.append({"task": f"`{name}`", "optimizer": p.optimizer, "lr": p.lr, "batch": p.batch_size,
-                         "max epochs": p.max_epochs, "early stop (epochs)": p.patience,
-                         "schedule": f"{p.scheduler} (×{p.lr_factor} after {p.lr_patience})"
-                         if p.scheduler == "plateau" else p.scheduler, "loss": p.loss, "runs": p.num_runs})
+    def protocol_row(name: str, prof: str) -> dict:
+        p = create_task(name, prof).protocol
+        return {"task": f"`{name}`", "optimizer": p.optimizer, "lr": p.lr, "batch": p.batch_size,
+                "max epochs": p.max_epochs, "early stop (epochs)": p.patience,
+                "schedule": f"{p.scheduler} (×{p.lr_factor} after {p.lr_patience})" if p.scheduler == "plateau"
+                else p.scheduler, "loss": p.loss, "runs": p.num_runs, "image size": f"{p.image_size} px"}
+
+    protocol = [protocol_row(n, profile) for n in synthetic]
+    paper_protocol = [protocol_row(n, "paper") for n in real]
+    datasets = []
+    for name in real:
+        t = get_task_spec(name)
+        ds = get_dataset(t.source)
+        datasets.append({"task": f"`{name}`", "dataset": ds.title, "paper": t.analog_of, "classes": len(t.classes)
+                         if t.kind == "multilabel_classification" else "mask", "split": describe_split(t.source),
+                         "obtain from": ds.obtain, "licence": ds.licence})
     sections = [{"section": f"`{s}`", "title": get_section(s).title, "tasks": ", ".join(get_section(s).tasks),
                  "inits": ", ".join(get_section(s).inits), "archs": ", ".join(get_section(s).all_archs),
                  "fractions": ", ".join(f"{f:.0%}" for f in get_section(s).fractions),
@@ -169,7 +182,8 @@ def write_generated_pages(root: Path, profile: str) -> None:
     pages = {
         "tasks.md": pd.DataFrame(tasks), "protocol.md": pd.DataFrame(protocol), "inits.md": inits,
         "sections.md": pd.DataFrame(sections), "profiles.md": pd.DataFrame(profiles), "archs.md": pd.DataFrame(archs),
-        "ssl.md": pd.DataFrame(ssl),
+        "ssl.md": pd.DataFrame(ssl), "datasets.md": pd.DataFrame(datasets),
+        "paper_protocol.md": pd.DataFrame(paper_protocol),
     }
     for name, df in pages.items():
         (out / name).write_text(_md_table(df))

@@ -95,6 +95,7 @@ def check(task, root: str | os.PathLike, *, size: int | None = None, sample: int
     rep.counts = counts
     ids = {s: list(index.loc[index["split"] == s, "id"]) for s in splits.SPLITS}
     rep.digest = splits.split_digest(ids)
+    rep.lines.append(f"split rule: {splits.describe_split(ds.name)}")
     rep.lines.append(f"{len(index)} images of {index['patient'].nunique()} patients; "
                      + ", ".join(f"{s} {n}" for s, n in counts.items()) + f"; split digest {rep.digest}")
     for s, n in manifest.get("expected", {}).items():

@@ -45,6 +45,34 @@ def load_manifest(dataset: str) -> dict:
     return json.loads(path.read_text())
 
 
+def describe_split(dataset: str) -> str:
+    """One line saying how the frozen manifest of ``dataset`` splits it (for tables and the doctor).
+
+    Example:
+        >>> describe_split("shenzhen")
+        'patients cut 463 / 65 / 134 (train / val / test), stratified, seed 0'
+    """
+    m = load_manifest(dataset)
+    rule = m["split"]
+    unit = {"patient": "patients", "study": "studies", "image": "images"}.get(m["unit"], m["unit"])
+    if rule["method"] == "listed":
+        n = {s: len(rule["lists"][s]) for s in SPLITS}
+        return f"listed in the manifest: {n['train']} / {n['val']} / {n['test']}"
+    if rule["method"] == "official":
+        val = rule.get("val")
+        if not val:
+            return "official train / val / test"
+        carve = f"{val['share']:.0%} of the training {unit}" if "share" in val else f"{val['count']} training {unit}"
+        return f"official test; val: {carve}, stratified, seed {rule.get('seed', 0)}"
+    if "counts" in rule:
+        c = rule["counts"]
+        return (f"{unit} cut {c['train']} / {c['val']} / {c['test']} (train / val / test), stratified, "
+                f"seed {rule.get('seed', 0)}")
+    sh = rule["shares"]
+    return (f"{unit} cut {sh['train']:.0%} / {sh['val']:.0%} / {sh['test']:.0%}, stratified, "
+            f"seed {rule.get('seed', 0)}")
+
+
 def manifest_sha(manifest: dict) -> str:
     """A short fingerprint of the manifest's content (recorded with prepared data and results)."""
     return hashlib.sha256(json.dumps(manifest, sort_keys=True).encode()).hexdigest()[:12]
