@@ -163,7 +163,7 @@ def write_generated_pages(root: Path, profile: str) -> None:
         ds = get_dataset(t.source)
         datasets.append({"task": f"`{name}`", "dataset": ds.title, "paper": t.analog_of, "classes": len(t.classes)
                          if t.kind == "multilabel_classification" else "mask", "split": describe_split(t.source),
-                         "obtain from": ds.obtain, "licence": ds.licence})
+                         "notes": ds.notes, "obtain from": ds.obtain, "licence": ds.licence})
     sections = [{"section": f"`{s}`", "title": get_section(s).title, "tasks": ", ".join(get_section(s).tasks),
                  "inits": ", ".join(get_section(s).inits), "archs": ", ".join(get_section(s).all_archs),
                  "fractions": ", ".join(f"{f:.0%}" for f in get_section(s).fractions),

@@ -136,6 +136,13 @@ def _real_tasks():
                options={"uncertainty": "lsr_ones", "frontal_only": False},
                description="Uncertain labels by LSR-Ones (uniform 0.55-0.85); the official validation set is the "
                            "test set and is scored on its 5 labels.")
+    for suffix, policy, frontal, what in (("uones", "u_ones", False, "U-Ones (uncertain = 1)"),
+                                          ("uzeros", "u_zeros", False, "U-Zeros (uncertain = 0)"),
+                                          ("frontal", "lsr_ones", True, "LSR-Ones, frontal views only")):
+        yield real(cls, name=f"chexpert_{suffix}", title=f"CheXpert, {what}", classes=c.CHEXPERT_CLASSES,
+                   eval_classes=c.CHEXPERT_TEST, analog_of="DXC5", source="chexpert",
+                   options={"uncertainty": policy, "frontal_only": frontal},
+                   description=f"CheXpert with {what}; otherwise as `chexpert`.")
     yield real(cls, name="shenzhen", title="Shenzhen tuberculosis", classes=("tuberculosis",), analog_of="TXC",
                source="shenzhen", description="Binary tuberculosis classification; 463 / 65 / 134 images.")
     yield real(cls, name="rsna_pe", title="RSNA PE, slice level", classes=("pe",), analog_of="ECC",

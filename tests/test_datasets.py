@@ -18,7 +18,9 @@ from medbench_core.tasks import IGNORE, create_task, get_task_spec, list_tasks
 
 REAL_TASKS = [t for t in list_tasks() if not get_task_spec(t).synthetic]
 WRITERS = {
-    "chestxray14": rd.chestxray14, "chexpert": rd.chexpert, "shenzhen": rd.shenzhen, "montgomery": rd.montgomery,
+    "chestxray14": rd.chestxray14, "chexpert": rd.chexpert, "chexpert_uones": rd.chexpert,
+    "chexpert_uzeros": rd.chexpert, "chexpert_frontal": rd.chexpert, "shenzhen": rd.shenzhen,
+    "montgomery": rd.montgomery,
     "siim_ptx": lambda r: rd.siim_ptx(r)[0], "drive": rd.drive, "jsrt_clavicle": rd.jsrt, "jsrt_heart": rd.jsrt,
     "vindr_cxr": rd.vindr_cxr, "busi": rd.busi, "rsna_pe": rd.rsna_pe,
     **{f: (lambda r, f=f: rd.medmnist(r, f)) for f in catalog.MEDMNIST},
@@ -255,6 +257,33 @@ def test_loader_prepare_and_load(task, env):
     assert set(half.ids) == set(meta["fractions"]["0.5"]) and len(half.targets) == len(half.ids)
     # prepare is idempotent: a second call reuses the cache
     assert prepare(task, root, profile="smoke") == folder and read_meta(folder)["prepared_at"] == meta["prepared_at"]
+
+
+def test_chexpert_variants_frontal_views_and_policies(env):
+    root = mini("chexpert", env)
+    full, _ = index_with_splits("chexpert", root)
+    frontal, _ = index_with_splits("chexpert_frontal", root)
+    assert len(frontal) == len(full) // 2 and frontal["id"].str.endswith("frontal.jpg").all()
+    for task in ("chexpert_uones", "chexpert_uzeros"):
+        prepare(task, root, profile="smoke", workers=1, progress=False)
+    ones = load_task_data(create_task("chexpert_uones", "smoke"))["train"].targets
+    zeros = load_task_data(create_task("chexpert_uzeros", "smoke"))["train"].targets
+    assert set(np.unique(ones)) == {0, 1} and set(np.unique(zeros)) == {0, 1} and ones.sum() > zeros.sum()
+    from medbench_core.data import data_version
+    versions = {data_version(create_task(t, "paper")) for t in ("chexpert", "chexpert_uones", "chexpert_frontal")}
+    assert len(versions) == 3  # the policy and the views are part of every run's hash
+
+
+def test_medmnist_picks_the_file_of_the_resolution(env):
+    root = env / "mm"
+    for size in (64, 128):
+        rd.medmnist(root, "pneumoniamnist", size=size)
+    assert catalog.medmnist_file(root, "pneumoniamnist", 48).name == "pneumoniamnist_64.npz"
+    assert catalog.medmnist_file(root, "pneumoniamnist", 100).name == "pneumoniamnist_128.npz"
+    assert catalog.medmnist_file(root, "pneumoniamnist", 224).name == "pneumoniamnist_128.npz"  # the largest there
+    index = get_dataset("pneumoniamnist").index(root, {"size": 100})
+    assert index["npz"].str.endswith("_128.npz").all()
+    assert set(index["official_split"]) == {"train", "val", "test"}
 
 
 def test_task_specific_targets(env):

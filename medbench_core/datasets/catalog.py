@@ -130,7 +130,7 @@ def _index_cxr14(root: Path, opts: dict | None = None) -> pd.DataFrame:
     findings = df["Finding Labels"].str.split("|")
     for c in CXR14_CLASSES:
         out[_col(c)] = [float(c in f) for f in findings]
-    out["stratum"] = np.where(out[[_col(c) for c in CXR14_CLASSES]].sum(1) > 0, "finding", "no finding")
+    out["stratum"] = np.where(out[[_col(c) for c in CXR14_CLASSES]].sum(axis=1) > 0, "finding", "no finding")
     out["path"] = [str(images[Path(i).stem]) if Path(i).stem in images else "" for i in out["id"]]
     return out
 
