@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -175,7 +176,8 @@ def prepare(task, root: str | os.PathLike, *, size: int | None = None, profile: 
             "manifest_sha": splits.manifest_sha(manifest), "prepare_version": PREPARE_VERSION,
             "root": str(Path(root).resolve()), "ids": {}, "counts": {}}
     try:
-        pool = ProcessPoolExecutor(workers, mp_context=get_context("fork")) if workers > 1 else None
+        ctx = get_context("fork" if sys.platform.startswith("linux") else "spawn")  # fork is unsafe on macOS
+        pool = ProcessPoolExecutor(workers, mp_context=ctx) if workers > 1 else None
         for s in splits.SPLITS:
             rows = index[index["split"] == s].reset_index(drop=True)
             groups = [g for _, g in rows.groupby(rows["group"] if "group" in rows else rows.index, sort=False)]
