@@ -15,7 +15,7 @@ install: $(STAMP)
 # Reinstalls when the dependency list or the lock changes.
 $(STAMP): pyproject.toml requirements/constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e ".[book,lab,test]"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c requirements/constraints.txt -e ".[book,lab,test,lite0]"
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (medbench)" >/dev/null
 	touch $@
 
@@ -34,7 +34,7 @@ lab: install
 # Rebuild the lock from a fresh environment with the newest versions pyproject.toml allows.
 lock:
 	rm -rf .venv-lock && $(PYTHON) -m venv .venv-lock
-	.venv-lock/bin/pip install --quiet "torch==2.14.1" "torchvision==0.29.1" -e ".[book,lab,test]"
+	.venv-lock/bin/pip install --quiet "torch==2.14.1" "torchvision==0.29.1" -e ".[book,lab,test,lite0]"
 	{ sed -n '1,/^# Python/p' requirements/constraints.txt; .venv-lock/bin/pip freeze --exclude-editable | grep -v '^-e'; } > requirements/constraints.txt.new
 	mv requirements/constraints.txt.new requirements/constraints.txt && rm -rf .venv-lock
 

@@ -1,4 +1,9 @@
-"""medbench: the executable companion to the transfer-learning benchmark papers for medical image analysis."""
+"""medbench: the executable companion to the transfer-learning benchmark papers for medical image analysis.
+
+The public names below are imported on first use (PEP 562), so that light commands (``medbench weights``,
+``medbench data check``) start without loading torch and timm.
+"""
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version as _version
 
 try:
@@ -6,22 +11,33 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+source"
 
-from .experiments import (  # noqa: E402
-    get_section, list_sections, load_grid_results, make_run_config, run_grid, run_one, validate_section_params,
-)
-from .data import fraction_manifest, write_fraction_manifest  # noqa: E402
-from .models import CheckpointAuditError, create_model, get_arch, list_archs, load_backbone  # noqa: E402
-from .pretrain import get_init, get_init_checkpoint, list_inits  # noqa: E402
-from .profiles import get_profile, list_profiles  # noqa: E402
-from .results import ResultsStore  # noqa: E402
-from .ssl import list_ssl_methods  # noqa: E402
-from .tasks import create_task, list_tasks  # noqa: E402
-from ._registry import UnknownNameError  # noqa: E402
+_EXPORTS = {
+    "experiments": ("get_section", "list_sections", "load_grid_results", "make_run_config", "run_grid", "run_one",
+                    "validate_section_params"),
+    "data": ("fraction_manifest", "write_fraction_manifest"),
+    "models": ("CheckpointAuditError", "create_model", "get_arch", "list_archs", "load_backbone"),
+    "pretrain": ("get_init", "get_init_checkpoint", "list_inits"),
+    "profiles": ("get_profile", "list_profiles"),
+    "results": ("ResultsStore",),
+    "ssl": ("list_ssl_methods",),
+    "tasks": ("create_task", "list_tasks"),
+    "_registry": ("UnknownNameError",),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = [
-    "__version__", "create_task", "list_tasks", "create_model", "list_archs", "load_backbone",
-    "CheckpointAuditError", "get_init", "list_inits", "get_init_checkpoint", "get_profile", "list_profiles",
-    "ResultsStore", "get_section", "list_sections", "validate_section_params", "run_grid", "run_one",
-    "load_grid_results", "make_run_config", "UnknownNameError", "get_arch", "list_ssl_methods",
-    "fraction_manifest", "write_fraction_manifest",
-]
+__all__ = ["__version__", *_WHERE]
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        value = getattr(import_module(f".{_WHERE[name]}", __name__), name)
+        globals()[name] = value
+        return value
+    try:
+        return import_module(f".{name}", __name__)  # submodules: mb.report, mb.datasets, ...
+    except ModuleNotFoundError:
+        raise AttributeError(f"module 'medbench_core' has no attribute {name!r}") from None
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_WHERE))

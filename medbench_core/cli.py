@@ -6,6 +6,7 @@
     medbench book [--profile demo] [--force]
     medbench results import|export FILE [--results-dir DIR]
     medbench data check|prepare TASK --root PATH [--profile paper] [--size N]
+    medbench weights fetch KEY | import KEY FILE | forget KEY     (keys: medbench list models)
 """
 from __future__ import annotations
 
@@ -55,6 +56,16 @@ def _cmd_list(args) -> int:
         rows = [{"dataset": n, "title": get_dataset(n).title, "paper": get_dataset(n).paper_code,
                  "tasks": ",".join(t for t in list_tasks() if get_task_spec(t).source == n),
                  "licence": get_dataset(n).licence} for n in list_datasets()]
+    elif what == "models":
+        from .zoo import converted_path, get_record, list_records, recorded_pins
+
+        pins = recorded_pins()
+        rows = [{"key": k, "label": get_record(k).label, "source": "manual" if get_record(k).source == "manual"
+                 else get_record(k).source.split("://")[-1].split("/")[0] if "://" in get_record(k).source
+                 else get_record(k).source, "converter": get_record(k).converter,
+                 "pin": get_record(k).pin if (get_record(k).sha256 or k not in pins) else "recorded locally",
+                 "cached": "yes" if converted_path(k).is_file() else "no", "licence": get_record(k).licence}
+                for k in list_records()]
     elif what == "profiles":
         rows = [{"profile": n, "description": get_profile(n).description} for n in list_profiles()]
     else:
@@ -130,6 +141,28 @@ def _cmd_data(args) -> int:
     return 0 if report.ok else 1
 
 
+def _cmd_weights(args) -> int:
+    from .zoo import fetch, forget, get_record, import_file
+
+    rec = get_record(args.key)
+    if args.action == "forget":
+        forget(args.key, args.cache_dir)
+        print(f"removed the converted weights and the recorded pin of {args.key}")
+        return 0
+    if args.action == "import":
+        if not args.file:
+            raise ValueError("medbench weights import KEY FILE: give the file")
+        path = import_file(args.key, args.file, cache_dir=args.cache_dir)
+    else:
+        path = fetch(args.key, cache_dir=args.cache_dir, progress=True)
+    import torch
+
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    print(f"{rec.key} ({rec.label}): {ck['backbone_tensors']} backbone tensors audited, source sha256 "
+          f"{ck['source_sha256']} ({rec.pin if rec.sha256 else 'pin recorded on first import'})\n{path}")
+    return 0
+
+
 def _cmd_book(args) -> int:
     from .book import build_book
 
@@ -159,7 +192,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
 
     ls = sub.add_parser("list", help="list registered names")
-    ls.add_argument("what", choices=["tasks", "inits", "sections", "profiles", "archs", "datasets"])
+    ls.add_argument("what", choices=["tasks", "inits", "sections", "profiles", "archs", "datasets", "models"])
     ls.set_defaults(func=_cmd_list)
 
     common = argparse.ArgumentParser(add_help=False)
@@ -206,11 +239,32 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--force", action="store_true", help="prepare again even if the cache is complete")
     data.set_defaults(func=_cmd_data)
 
+    wts = sub.add_parser("weights", help="pre-trained weights: download, import a manual download, or forget")
+    wts.add_argument("action", choices=["fetch", "import", "forget"])
+    wts.add_argument("key", help="arch.tag, see `medbench list models`")
+    wts.add_argument("file", nargs="?", help="import: the downloaded file")
+    wts.add_argument("--cache-dir", help="default: $MEDBENCH_CACHE or ~/.cache/medbench")
+    wts.set_defaults(func=_cmd_weights)
+
     book = sub.add_parser("book", parents=[common], help="execute every section, then build the book")
     book.add_argument("--force", action="store_true",
                       help="re-execute every notebook, even those whose inputs did not change")
     book.set_defaults(func=_cmd_book)
     return p
+
+
+class _NoSuchError(Exception):
+    """Never raised: stands in for an error class whose module was not imported (so it cannot have been raised)."""
+
+
+def _user_errors() -> tuple:
+    """Errors that mean bad input, shown as one line. Modules not imported yet cannot have raised theirs."""
+    errors = [UnknownNameError, ValueError, FileNotFoundError]
+    for module, names in (("medbench_core.models", ("CheckpointAuditError",)),
+                          ("medbench_core.zoo.errors", ("LayoutError", "UnsafeCheckpointError"))):
+        mod = sys.modules.get(module)
+        errors += [getattr(mod, n) for n in names] if mod else [_NoSuchError]
+    return tuple(errors)
 
 
 def main(argv=None) -> int:
@@ -221,7 +275,7 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except (UnknownNameError, ValueError, FileNotFoundError) as e:
+    except _user_errors() as e:
         print(f"medbench: error: {e}", file=sys.stderr)
         return 2
     except Exception as e:

@@ -17,17 +17,10 @@ import numpy as np
 import torch
 
 from . import synthetic
+from .paths import get_cache_dir
 from .tasks import CLASSIFICATION, IGNORE, TaskSpec
 
 SPLITS = ("train", "val", "test")
-
-
-def get_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """Where generated data and pre-training checkpoints live: the argument, ``$MEDBENCH_CACHE`` or
-    ``~/.cache/medbench``."""
-    path = Path(cache_dir or os.environ.get("MEDBENCH_CACHE") or Path.home() / ".cache" / "medbench")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
