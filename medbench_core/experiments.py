@@ -19,7 +19,7 @@ from ._registry import Registry, UnknownNameError
 from .data import BatchLoader, data_version, load_task_data, require_prepared, train_subset
 from .engine import evaluate, fit, make_loss, resolve_device, seed_everything
 from .models import create_model, get_arch, list_archs
-from .pretrain import get_init_checkpoint, init_fingerprint, list_inits
+from .pretrain import get_init_checkpoint, init_fingerprint, init_normalisation, list_inits
 from .profiles import get_profile, list_profiles
 from .results import ResultsStore, git_sha
 from .tasks import CLASSIFICATION, create_task
@@ -114,10 +114,11 @@ def run_one(cfg: RunConfig, store: ResultsStore, *, cache_dir=None, progress: bo
     seed_everything(cfg.seed)
     model = create_model(cfg.arch, task, checkpoint=ckpt)
     train = train_subset(data["train"], cfg.fraction)  # validation and test are never subsampled
+    norm = dict(zip(("mean", "std"), init_normalisation(cfg.init, cfg.arch)))  # what the init's weights expect
     loaders = {
-        "train": BatchLoader(train, cfg.batch_size, train=True, seed=cfg.seed),
-        "val": BatchLoader(data["val"], 256, train=False),
-        "test": BatchLoader(data["test"], 256, train=False),
+        "train": BatchLoader(train, cfg.batch_size, train=True, seed=cfg.seed, **norm),
+        "val": BatchLoader(data["val"], 256, train=False, **norm),
+        "test": BatchLoader(data["test"], 256, train=False, **norm),
     }
     result = fit(model, loaders["train"], loaders["val"], task, device=device, optimizer=cfg.optimizer, lr=cfg.lr,
                  weight_decay=cfg.weight_decay, max_epochs=cfg.max_epochs, patience=cfg.patience,

@@ -15,7 +15,7 @@ from torch import nn
 
 from .data import BatchLoader, load_task_data
 from .models import create_model, read_checkpoint
-from .pretrain import get_init
+from .pretrain import get_init, init_normalisation
 from .results import ResultsStore
 from .tasks import CLASSIFICATION, create_task
 
@@ -70,7 +70,8 @@ def attention_by_run(grid, results_dir, *, task: str, n_images: int = 64, cache_
         raise ValueError(f"{task} is not a classification task; Grad-CAM here explains classifiers")
     store = ResultsStore(results_dir)
     rows, missing = [], 0
-    data = None
+    batches: dict = {}  # one input batch per normalisation (real weights expect their own)
+    test = None
     for cfg in grid.configs:
         if cfg.task != task:
             continue
@@ -79,11 +80,12 @@ def attention_by_run(grid, results_dir, *, task: str, n_images: int = 64, cache_
             missing += 1
             continue
         model, spec = _model_for_run(store, store.config(h))
-        if data is None:
+        if test is None:
             test = load_task_data(spec, cache_dir)["test"]
-            x, _ = next(iter(BatchLoader(test, n_images, train=False)))
-            data = x
-        area = attended_area(grad_cam(model, data))
+        norm = init_normalisation(cfg.init, cfg.arch)
+        if norm not in batches:
+            batches[norm] = next(iter(BatchLoader(test, n_images, train=False, mean=norm[0], std=norm[1])))[0]
+        area = attended_area(grad_cam(model, batches[norm]))
         rows.append({"init": cfg.init, "arch": cfg.arch, "seed": cfg.seed, "attended_area": 100 * float(area.mean())})
     out = pd.DataFrame(rows, columns=["init", "arch", "seed", "attended_area"])
     out.attrs["missing"] = missing
@@ -97,7 +99,7 @@ def plot_cams(grid, results_dir, *, task: str, inits, seed: int = 0, n_images: i
     spec = create_task(task, grid.profile)
     test = load_task_data(spec, cache_dir)["test"]
     pos = np.flatnonzero(test.targets[:, 0] == 1)[:n_images]
-    x, _ = next(iter(BatchLoader(type(test)(test.images[pos], test.targets[pos]), n_images, train=False)))
+    subset = type(test)(test.images[pos], test.targets[pos])
     cfgs = {c.init: c for c in grid.configs if c.task == task and c.seed == seed}
     fig, axes = plt.subplots(len(inits), len(pos), figsize=(1.7 * len(pos) + 1.2, 1.8 * len(inits)), dpi=120,
                              squeeze=False)
@@ -109,7 +111,8 @@ def plot_cams(grid, results_dir, *, task: str, inits, seed: int = 0, n_images: i
             row[0].set_title(f"{init}: no checkpoint stored", fontsize=8)
             continue
         model, _ = _model_for_run(store, store.config(h))
-        cams = grad_cam(model, x)
+        mean, std = init_normalisation(init, cfgs[init].arch)
+        cams = grad_cam(model, next(iter(BatchLoader(subset, n_images, train=False, mean=mean, std=std)))[0])
         area = attended_area(cams)
         for k, ax in enumerate(row):
             ax.imshow(test.images[pos[k], 0], cmap="gray")

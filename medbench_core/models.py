@@ -60,7 +60,7 @@ class ArchSpec:
     """An architecture usable for classification (timm) and, where ``segmentation``, as a U-Net encoder (smp
     ``tu-`` encoders)."""
 
-    name: str  # timm model name
+    name: str  # medbench name (also the timm model name unless ``timm`` is given)
     family: str  # convnet | transformer
     description: str
     decoder_channels: tuple[int, ...] = (256, 128, 64, 32, 16)  # U-Net decoder, deepest first (smp default)
@@ -68,6 +68,12 @@ class ArchSpec:
     segmentation: bool = True  # False: no feature pyramid for a U-Net (plain ViT)
     max_depth: int = 5  # feature levels the encoder offers to a U-Net
     label: str = ""  # short name in tables
+    timm: str = ""  # timm model name when it differs from ``name``
+    decoder: str = "unet"  # segmentation head: unet | upernet (MedIA 2025's choice for ConvNeXt and Swin)
+
+    @property
+    def timm_name(self) -> str:
+        return self.timm or self.name
 
     def timm_kwargs(self, image_size: int | None) -> dict:
         return self.size_kwargs(image_size) if (self.size_kwargs and image_size) else {}
@@ -89,6 +95,18 @@ for _a in (
              segmentation=False),
     ArchSpec("resnet18", "convnet", "ResNet-18 (11M parameters)", label="ResNet-18"),
     ArchSpec("resnet50", "convnet", "ResNet-50 (25M parameters), the DART 2021 backbone", label="ResNet-50"),
+    # MedIA 2025's architectures (real pre-trained weights in medbench_core.zoo)
+    *(ArchSpec(f"convnext_{s}", "convnet", f"ConvNeXt-{s[0].upper()} ({p}M parameters)",
+               label=f"ConvNeXt-{s[0].upper()}", decoder="upernet")
+      for s, p in (("tiny", 28), ("small", 50), ("base", 89))),
+    *(ArchSpec(f"swin_{s}", "transformer", f"Swin-{s[0].upper()} ({p}M parameters; window 7, 224 px)",
+               label=f"Swin-{s[0].upper()}", timm=f"swin_{s}_patch4_window7_224", decoder="upernet", max_depth=4,
+               size_kwargs=lambda size: {"img_size": size}) for s, p in (("tiny", 28), ("small", 50), ("base", 88))),
+    *(ArchSpec(f"deit_{s}", "transformer", f"DeiT-{s[0].upper()} ({p}M parameters); classification only",
+               label=f"DeiT-{s[0].upper()}", timm=f"deit_{s}_patch16_224", segmentation=False,
+               size_kwargs=lambda size: {"img_size": size}) for s, p in (("tiny", 5), ("small", 22), ("base", 86))),
+    ArchSpec("efficientnet_lite0", "convnet", "EfficientNet-Lite0 (4.7M parameters; TF 'same' padding)",
+             label="EfficientNet-Lite0", timm="tf_efficientnet_lite0"),
 ):
     _ARCHS.register(_a.name, _a)
 
@@ -100,7 +118,7 @@ def build_classifier(arch: str, num_classes: int, image_size: int | None = None)
         >>> build_classifier("mini_vit", 3, 32)(torch.zeros(1, 3, 32, 32)).shape
         torch.Size([1, 3])
     """
-    return timm.create_model(arch, pretrained=False, num_classes=num_classes,
+    return timm.create_model(get_arch(arch).timm_name, pretrained=False, num_classes=num_classes,
                              **get_arch(arch).timm_kwargs(image_size))
 
 
@@ -234,8 +252,13 @@ def create_model(arch: str, task: TaskSpec, *, checkpoint: str | Path | None = N
             raise ValueError(f"{arch} cannot be a U-Net encoder ({spec.description}); segmentation archs: "
                              f"{', '.join(a for a in list_archs() if get_arch(a).segmentation)}")
         depth = min(encoder_depth_for(size), spec.max_depth)
-        model = smp.Unet(encoder_name=f"tu-{arch}", encoder_weights=None, encoder_depth=depth, in_channels=3,
-                         classes=1, decoder_channels=spec.decoder_channels[-depth:], **spec.timm_kwargs(size))
+        if spec.decoder == "upernet":
+            model = smp.UPerNet(encoder_name=f"tu-{spec.timm_name}", encoder_weights=None, encoder_depth=depth,
+                                in_channels=3, classes=1, **spec.timm_kwargs(size))
+        else:
+            model = smp.Unet(encoder_name=f"tu-{spec.timm_name}", encoder_weights=None, encoder_depth=depth,
+                             in_channels=3, classes=1, decoder_channels=spec.decoder_channels[-depth:],
+                             **spec.timm_kwargs(size))
     model.load_report = None
     if checkpoint is not None:
         state = read_checkpoint(checkpoint, arch=arch)
@@ -266,6 +289,6 @@ def read_checkpoint(path: str | Path, *, arch: str | None = None) -> dict[str, t
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointAuditError(f"{path} is not a medbench checkpoint (no 'state_dict' entry)")
-    if arch is not None and ckpt.get("arch") not in (None, arch):
+    if arch is not None and ckpt.get("arch") not in (None, arch, get_arch(arch).timm_name):
         raise CheckpointAuditError(f"{path} holds a {ckpt.get('arch')!r} backbone, not {arch!r}")
     return ckpt["state_dict"]

@@ -58,6 +58,7 @@ class InitSpec:
     std: tuple[float, float, float] = (0.5, 0.5, 0.5)
     family: str = "supervised"  # supervised | an SSL family
     granularity: str = ""  # coarse | fine, for supervised natural-image pre-training
+    weights: str = ""  # real pre-trained weights: the tag of ``medbench_core.zoo`` records (``<arch>.<tag>``)
 
 
 _INITS: Registry[InitSpec] = Registry("init")
@@ -80,6 +81,25 @@ for _k in list_ssl_methods():
         f"ssl_{_k}", _sm.label, _sm.paper_analog, (f"ssl:{_k}",),
         f"self-supervised ({_sm.family}) on the same SYNTHETIC natural-like images, labels unused",
         family=_sm.family))
+
+
+# the papers' real initialisations: one init per weights tag, resolved per architecture in medbench_core.zoo
+def _register_zoo_inits() -> None:
+    from .zoo import records
+
+    seen = {}
+    for rec in records._RECORDS:
+        seen.setdefault(rec.tag, rec)
+    for tag, rec in seen.items():
+        archs = ", ".join(r.arch for r in records.records_for_tag(tag))
+        _INITS.register(tag, InitSpec(tag, rec.label.split(" (")[0] if rec.arch == "resnet50" else rec.paper_analog,
+                                      rec.paper_analog, (), f"real pre-trained weights ({rec.family}); for {archs}",
+                                      mean=rec.mean, std=rec.std, family=rec.family, weights=tag,
+                                      granularity="fine" if tag.startswith("inat") else
+                                      "coarse" if tag == "imagenet" else ""))
+
+
+_register_zoo_inits()
 
 
 def list_inits() -> list[str]:
@@ -145,8 +165,39 @@ def stage_configs(init: str, arch: str, profile: str) -> list[StageConfig]:
     return chain
 
 
+def zoo_key(init: str, arch: str) -> str:
+    """The weights key of a real init for ``arch`` (``resnet50.moco_v2``); raises, naming the archs it exists for."""
+    from ._registry import UnknownNameError
+    from .zoo import list_records, records_for_tag
+
+    spec = get_init(init)
+    key = f"{arch}.{spec.weights}"
+    if key not in list_records():
+        archs = ", ".join(r.arch for r in records_for_tag(spec.weights))
+        raise UnknownNameError(f"init {init!r} has pre-trained weights for {archs}, not for {arch!r}")
+    return key
+
+
+def init_normalisation(init: str, arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Input mean and std the init's weights expect (ImageNet's for most real weights, [0, 1] for SimCLR)."""
+    spec = get_init(init)
+    if spec.weights:
+        from .zoo import get_record
+
+        rec = get_record(zoo_key(init, arch))
+        return rec.mean, rec.std
+    return spec.mean, spec.std
+
+
 def init_fingerprint(init: str, arch: str, profile: str) -> str | None:
-    """Hash of the checkpoint an init resolves to (``None`` for scratch); part of every fine-tuning run's key."""
+    """Hash of the checkpoint an init resolves to (``None`` for scratch); part of every fine-tuning run's key.
+    Real weights are named by their key and pin (``zoo:resnet50.moco_v2:unpinned``)."""
+    if get_init(init).weights:
+        from .zoo import get_record
+
+        key = zoo_key(init, arch)
+        rec = get_record(key)
+        return f"zoo:{key}:{rec.sha256 or rec.sha256_prefix or 'unpinned'}"
     chain = stage_configs(init, arch, profile)
     return chain[-1].config_hash() if chain else None
 
@@ -159,6 +210,10 @@ def get_init_checkpoint(init: str, arch: str, profile: str, *, cache_dir=None, d
         >>> get_init_checkpoint("scratch", "test_resnet", "smoke") is None
         True
     """
+    if get_init(init).weights:  # real weights: fetched (or imported) and audited by medbench_core.zoo
+        from .zoo import fetch
+
+        return fetch(zoo_key(init, arch), cache_dir=cache_dir, progress=bool(progress))
     path = None
     for cfg in stage_configs(init, arch, profile):
         path = _run_stage(cfg, path, cache_dir=cache_dir, device=device, progress=progress)
@@ -280,6 +335,8 @@ def describe_inits(arch: str, profile: str) -> list[dict]:
     rows = []
     for key in list_inits():
         spec = get_init(key)
+        if spec.weights:  # real weights have no stages here; medbench_core.zoo describes them
+            continue
         chain = stage_configs(key, arch, profile)
         rows.append({"init": key, "label": spec.label, "stands for": spec.paper_analog,
                      "recipe": " → ".join(spec.stages) or "none", "description": spec.description,
@@ -289,4 +346,4 @@ def describe_inits(arch: str, profile: str) -> list[dict]:
 
 
 __all__ = ["InitSpec", "StageConfig", "list_inits", "get_init", "stage_configs", "get_init_checkpoint",
-           "init_fingerprint", "checkpoint_meta", "describe_inits"]
+           "init_fingerprint", "checkpoint_meta", "describe_inits", "zoo_key", "init_normalisation"]

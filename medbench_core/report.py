@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
+import torch
 import seaborn as sns
 
 from . import reported
@@ -625,6 +626,18 @@ def pretraining_table(grid, cache_dir=None) -> Table:
     rows = []
     for arch in grid.archs:
         for init in grid.inits:
+            if get_init(init).weights:  # real pre-trained weights: where they come from and their audit
+                from .pretrain import zoo_key
+                from .zoo import get_record
+
+                rec = get_record(zoo_key(init, arch))
+                path = get_init_checkpoint(init, arch, grid.profile, cache_dir=cache_dir, progress=False)
+                ck = torch.load(path, map_location="cpu", weights_only=True)
+                rows.append({"model": group_label(f"{arch}/{init}") if len(grid.archs) > 1 else get_init(init).label,
+                             "recipe": f"real weights {rec.key} ({rec.citation})", "images": "–", "epochs": "–",
+                             "minutes": "–", "check (last stage)": f"audited: {ck['backbone_tensors']} backbone "
+                             f"tensors, sha256 {ck['source_sha256'][:12]}"})
+                continue
             chain = stage_configs(init, arch, grid.profile)
             if not chain:
                 continue

@@ -20,7 +20,7 @@ def test_list_prints_every_registered_name(capsys):
     (["run", "domain-adaption", "--profile", "smoke"], "valid sections: granularity, self-supervised"),
     (["run", "domain-adaptation", "--profile", "laptop"], "valid profiles: smoke, demo, colab, paper"),
     (["run", "domain-adaptation", "--profile", "smoke", "--tasks", "syn_dxc,dxc"], "valid tasks: syn_dxc"),
-    (["run", "domain-adaptation", "--profile", "smoke", "--inits", "scratch,imagenet"], "valid inits: scratch"),
+    (["run", "domain-adaptation", "--profile", "smoke", "--inits", "scratch,imagenett"], "valid inits: scratch"),
     (["run", "domain-adaptation", "--profile", "smoke", "--arch", "resnet5O"], "valid archs: test_resnet"),
 ])
 def test_bad_names_exit_nonzero_with_the_valid_ones(argv, needle, capsys, tmp_path):

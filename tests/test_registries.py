@@ -13,7 +13,7 @@ def test_registries_list_their_names():
     assert "domain-adaptation" in mb.list_sections()
 
 
-@pytest.mark.parametrize("call,name", [(mb.create_task, "dxc99"), (mb.get_init, "imagenet"),
+@pytest.mark.parametrize("call,name", [(mb.create_task, "dxc99"), (mb.get_init, "imagenet21k"),
                                        (mb.get_section, "domain_adaption"), (mb.get_profile, "laptop")])
 def test_unknown_name_lists_the_valid_ones(call, name):
     with pytest.raises(mb.UnknownNameError) as e:
@@ -50,7 +50,7 @@ def test_validate_section_params_rejects_before_any_work():
     with pytest.raises(mb.UnknownNameError, match="valid tasks"):
         mb.validate_section_params("domain-adaptation", profile="smoke", tasks=["syn_dxc", "pxs_typo"])
     with pytest.raises(mb.UnknownNameError, match="valid inits"):
-        mb.validate_section_params("domain-adaptation", profile="smoke", inits=["scratch", "imagenet"])
+        mb.validate_section_params("domain-adaptation", profile="smoke", inits=["scratch", "imagenett"])
     with pytest.raises(ValueError, match="baseline"):
         mb.validate_section_params("domain-adaptation", profile="smoke", inits=["scratch", "synth_imagenet_chest"])
     with pytest.raises(ValueError, match="at least 2"):
