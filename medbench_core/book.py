@@ -16,7 +16,7 @@ import pandas as pd
 from .data import require_prepared
 from .experiments import get_section, list_sections, validate_section_params
 from .models import get_arch, list_archs
-from .pretrain import describe_inits
+from .pretrain import describe_inits, require_weights
 from .profiles import get_profile, list_profiles
 from .reported import QUESTIONS
 from .results import ResultsStore
@@ -121,6 +121,7 @@ def execute_section(section: str, *, profile: str, output: str | os.PathLike, ro
     store = ResultsStore(params["results_dir"]) if Path(params["results_dir"]).is_dir() else None
     todo = dict.fromkeys(c.task for c in grid.configs if not (store and store.has(c.config_hash())))
     require_prepared([create_task(t, profile) for t in todo], cache_dir)  # real data missing: stop before papermill
+    require_weights([(c.arch, c.init) for c in grid.configs if not (store and store.has(c.config_hash()))], cache_dir)
     if cache_dir is not None:
         params["cache_dir"] = str(Path(cache_dir).resolve())
     return execute_notebook(root / "notebooks" / sec.notebook, output, cwd=root, parameters=params,
@@ -179,11 +180,22 @@ def write_generated_pages(root: Path, profile: str) -> None:
             "stands for": get_ssl_method(k).paper_analog} for k in list_ssl_methods()]
     inits = pd.DataFrame(describe_inits("test_resnet", profile)).drop(columns=["label", "description"])
     inits["init"] = inits["init"].map(lambda s: f"`{s}`")
+    from .zoo import get_record, list_records
+
+    weights = []
+    for k in list_records():
+        r = get_record(k)
+        host = ("manual: " + r.page if r.source == "manual" else r.source.split("://")[-1].split("/")[0]
+                if "://" in r.source else r.source)
+        weights.append({"key": f"`{k}`", "weights": r.label, "stands for": r.paper_analog, "family": r.family,
+                        "source": host, "converter": r.converter, "check": r.pin,
+                        "layout": "verified" if r.layout_verified else "from the release's description",
+                        "licence": r.licence, "citation": r.citation})
     pages = {
         "tasks.md": pd.DataFrame(tasks), "protocol.md": pd.DataFrame(protocol), "inits.md": inits,
         "sections.md": pd.DataFrame(sections), "profiles.md": pd.DataFrame(profiles), "archs.md": pd.DataFrame(archs),
         "ssl.md": pd.DataFrame(ssl), "datasets.md": pd.DataFrame(datasets),
-        "paper_protocol.md": pd.DataFrame(paper_protocol),
+        "paper_protocol.md": pd.DataFrame(paper_protocol), "weights.md": pd.DataFrame(weights),
     }
     for name, df in pages.items():
         (out / name).write_text(_md_table(df))

@@ -19,7 +19,8 @@ from ._registry import Registry, UnknownNameError
 from .data import BatchLoader, data_version, load_task_data, require_prepared, train_subset
 from .engine import evaluate, fit, make_loss, resolve_device, seed_everything
 from .models import create_model, get_arch, list_archs
-from .pretrain import get_init_checkpoint, init_fingerprint, init_normalisation, list_inits
+from .pretrain import (get_init, get_init_checkpoint, init_fingerprint, init_normalisation, is_self_supervised,
+                       list_inits, require_weights)
 from .profiles import get_profile, list_profiles
 from .results import ResultsStore, git_sha
 from .tasks import CLASSIFICATION, create_task
@@ -184,6 +185,75 @@ class Section:
     def all_archs(self) -> tuple[str, ...]:
         return self.archs or (self.arch,)
 
+    def all_archs_on(self, profile: str) -> tuple[str, ...]:
+        return tuple(REAL_ARCHS[profile][a] for a in self.all_archs) if profile in REAL_ARCHS else self.all_archs
+
+    def for_profile(self, profile: str) -> "Section":
+        """The section as it runs on ``profile``. On ``paper`` and ``colab`` each generated task, miniature
+        architecture and synthetic initialisation is replaced by the papers' own (the real dataset, ResNet-50 /
+        ConvNeXt / Swin / DeiT, the released weights); ``colab`` uses MedMNIST+ (classification only), the tiny
+        variants, and leaves out extra candidates whose weights need a manual download (never the baseline or the
+        compared models). Other profiles keep the section as is.
+        """
+        if profile not in REAL_TASKS:
+            return self
+
+        roles = {g.split("/")[-1] for g in (self.baseline, self.candidate, self.rival) if g}
+
+        def init(i: str) -> str | None:
+            real = REAL_INITS.get(i)
+            if real is None:
+                return None
+            if profile == "colab" and i not in roles and any(_manual_weights(real, a) for a in self.all_archs_on(
+                    profile)):
+                return None  # an extra candidate that needs a manual download: left out on Colab
+            return real
+
+        def arch(a: str) -> str:
+            return REAL_ARCHS[profile][a]
+
+        def group(g: str) -> str:
+            if g in ("", "ssl"):
+                return g
+            if "/" in g:
+                a, i = g.split("/")
+                return f"{arch(a)}/{init(i)}"
+            return init(g) or ""
+
+        tasks = tuple(dict.fromkeys(REAL_TASKS[profile][t] for t in self.tasks if REAL_TASKS[profile].get(t)))
+        return dataclasses.replace(
+            self, tasks=tasks, inits=tuple(dict.fromkeys(x for x in map(init, self.inits) if x)),
+            arch=arch(self.arch), archs=tuple(arch(a) for a in self.archs), baseline=group(self.baseline),
+            candidate=group(self.candidate), rival=group(self.rival),
+            paper_tasks=tuple((REAL_TASKS[profile][t], p) for t, p in self.paper_tasks if REAL_TASKS[profile].get(t)))
+
+
+# What a section's stand-ins become on the profiles that run the papers' own data, models and weights.
+REAL_TASKS = {
+    "paper": {"syn_dxc": "chexpert", "syn_txc": "shenzhen", "syn_pxs": "siim_ptx", "syn_lxs": "jsrt_clavicle",
+              "syn_vxs": "drive"},
+    "colab": {"syn_dxc": "chestmnist", "syn_txc": "pneumoniamnist"},  # MedMNIST+ has no segmentation sets
+}
+REAL_INITS = {"scratch": "scratch", "synth_imagenet": "imagenet", "synth_inat": "inat2021",
+              "synth_chest": "chestxray14", "synth_imagenet_chest": "imagenet_chestxray14", "ssl_simclr": "simclr_v1",
+              "ssl_moco_v2": "moco_v2", "ssl_byol": "byol", "ssl_swav": "swav", "ssl_barlow_twins": "barlow_twins"}
+REAL_ARCHS = {
+    "paper": {"test_resnet": "resnet50", "mini_convnext": "convnext_base", "mini_swin": "swin_base",
+              "mini_vit": "deit_base"},
+    "colab": {"test_resnet": "resnet50", "mini_convnext": "convnext_tiny", "mini_swin": "swin_tiny",
+              "mini_vit": "deit_tiny"},
+}
+
+
+def _manual_weights(init: str, arch: str) -> bool:
+    from .zoo import get_record, list_records
+
+    spec = get_init(init)
+    if not spec.weights:
+        return False
+    key = f"{arch}.{spec.weights}"
+    return key not in list_records() or get_record(key).source == "manual"
+
 
 def group_key(arch: str, init: str, compare: str) -> str:
     """The row key of a run in a section's table: the init, or ``"arch/init"`` when architectures are compared."""
@@ -306,9 +376,9 @@ def validate_section_params(section: str, *, profile: str = "demo", tasks=None, 
         >>> len(validate_section_params("domain-adaptation", profile="smoke").configs)
         24
     """
-    sec = get_section(section)
     if profile not in list_profiles():
         raise UnknownNameError(f"unknown profile {profile!r}; valid profiles: {', '.join(list_profiles())}")
+    sec = get_section(section).for_profile(profile)
     tasks = tuple(tasks or sec.tasks)
     inits = tuple(inits or sec.inits)
     if arch and archs:
@@ -329,8 +399,8 @@ def validate_section_params(section: str, *, profile: str = "demo", tasks=None, 
         if not key:
             continue
         if key == "ssl":
-            if not any(i.startswith("ssl_") for i in inits):
-                raise ValueError("inits must include at least one self-supervised init (ssl_*), the section's "
+            if not any(is_self_supervised(i) for i in inits):
+                raise ValueError("inits must include at least one self-supervised init, the section's "
                                  f"candidates; got {', '.join(inits)}")
         elif key not in groups:
             what = "inits" if sec.compare == "init" else "archs and inits"
@@ -358,6 +428,7 @@ def run_grid(grid: Grid, results_dir: str | Path, *, cache_dir=None, progress: b
     t0 = time.perf_counter()
     todo = [c for c in grid.configs if not store.has(c.config_hash())]
     require_prepared([create_task(t, grid.profile) for t in dict.fromkeys(c.task for c in todo)], cache_dir)
+    require_weights([(c.arch, c.init) for c in todo], cache_dir)
     for arch, init in dict.fromkeys((c.arch, c.init) for c in todo):
         get_init_checkpoint(init, arch, grid.profile, cache_dir=cache_dir, progress=progress)
     trained = 0

@@ -102,6 +102,24 @@ def _register_zoo_inits() -> None:
 _register_zoo_inits()
 
 
+SSL_FAMILIES = ("instance discrimination", "clustering", "redundancy reduction", "variance-covariance regularisation")
+
+
+def is_self_supervised(init: str) -> bool:
+    """True for self-supervised inits, synthetic (``ssl_*``) or real (``moco_v2``, ``swav``, ...)."""
+    spec = get_init(init)
+    return bool(spec.stages and spec.stages[0].startswith("ssl:")) or (bool(spec.weights) and
+                                                                       spec.family in SSL_FAMILIES)
+
+
+def reported_name(init: str) -> str | None:
+    """The papers' name of an init in their tables (``MoCo-v2``); None where the papers have no such model."""
+    spec = get_init(init)
+    if spec.stages and spec.stages[0].startswith("ssl:"):
+        return get_ssl_method(spec.stages[0][4:]).reported_as
+    return spec.paper_analog
+
+
 def list_inits() -> list[str]:
     """Names of all initialisations, e.g. ``['scratch', 'synth_imagenet', 'synth_inat', 'synth_chest', ...]``."""
     return _INITS.names()
@@ -176,6 +194,22 @@ def zoo_key(init: str, arch: str) -> str:
         archs = ", ".join(r.arch for r in records_for_tag(spec.weights))
         raise UnknownNameError(f"init {init!r} has pre-trained weights for {archs}, not for {arch!r}")
     return key
+
+
+def require_weights(pairs, cache_dir=None) -> None:
+    """Fetch (or find in the cache) the real weights of every (arch, init) in ``pairs`` before any run starts;
+    raise one ``WeightsUnavailableError`` that lists every missing one with how to get it."""
+    from .zoo import WeightsUnavailableError, fetch
+
+    problems = []
+    for arch, init in dict.fromkeys(pairs):
+        if get_init(init).weights:
+            try:
+                fetch(zoo_key(init, arch), cache_dir=cache_dir)
+            except WeightsUnavailableError as e:
+                problems.append(f"  - {e}")
+    if problems:
+        raise WeightsUnavailableError("pre-trained weights are missing (nothing was run):\n" + "\n".join(problems))
 
 
 def init_normalisation(init: str, arch: str) -> tuple[tuple[float, ...], tuple[float, ...]]:
@@ -346,4 +380,5 @@ def describe_inits(arch: str, profile: str) -> list[dict]:
 
 
 __all__ = ["InitSpec", "StageConfig", "list_inits", "get_init", "stage_configs", "get_init_checkpoint",
-           "init_fingerprint", "checkpoint_meta", "describe_inits", "zoo_key", "init_normalisation"]
+           "init_fingerprint", "checkpoint_meta", "describe_inits", "zoo_key", "init_normalisation",
+           "is_self_supervised", "reported_name", "require_weights"]

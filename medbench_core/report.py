@@ -16,8 +16,7 @@ from . import reported
 from .reported import _CSS as _TABLE_CSS
 from .reported import Table
 from .models import get_arch
-from .pretrain import get_init
-from .ssl import get_ssl_method
+from .pretrain import get_init, is_self_supervised, reported_name
 from .stats import compare_groups, significance_mark, ttest
 from .tasks import CLASSIFICATION, get_task_spec
 
@@ -512,7 +511,7 @@ def section_verdict(grid, df: pd.DataFrame) -> Verdict:
         return verdict_granularity(summary, coarse=sec.baseline, fine=sec.candidate, tasks=grid.tasks)
     if sec.key == "self-supervised":
         return verdict_self_supervised(summary, supervised=sec.baseline,
-                                       ssl_inits=[i for i in grid.inits if i.startswith("ssl_")], tasks=grid.tasks)
+                                       ssl_inits=[i for i in grid.inits if is_self_supervised(i)], tasks=grid.tasks)
     if sec.key == "architectures":
         return verdict_pairs(df, better=sec.candidate, worse=sec.rival, tasks=grid.tasks,
                              claim=f"{group_label(sec.candidate)} vs {group_label(sec.rival)}")
@@ -553,11 +552,11 @@ def compare_directions(grid, df: pd.DataFrame) -> Table:
         for t in grid.tasks:
             pt = get_task_spec(t).analog_of
             for i in grid.inits:
-                if not i.startswith("ssl_"):
+                if not is_self_supervised(i):
                     continue
                 r = s.loc[(i, t)]
                 ours_sig = _sig(r["p_vs_baseline"]) and r["diff_vs_baseline"] > 0
-                name = get_ssl_method(i[len("ssl_"):]).reported_as
+                name = reported_name(i)
                 pr = rep[(rep["task"] == pt) & (rep["init"] == name)] if name else rep.iloc[0:0]
                 mark = str(pr.iloc[0]["mark"]) if len(pr) else ""
                 paper_sig = mark.startswith("*")

@@ -28,7 +28,10 @@ pytestmark = pytest.mark.slow  # ResNet-50-sized files
 def cache(tmp_path, monkeypatch):
     monkeypatch.setenv("MEDBENCH_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    return tmp_path / "cache"
+    yield tmp_path / "cache"
+    for f in tmp_path.rglob("*"):  # release files and converted weights are 100 MB each: do not keep them
+        if f.is_file() and f.stat().st_size > 1_000_000:
+            f.unlink()
 
 
 @pytest.fixture(scope="module")
@@ -272,3 +275,39 @@ def test_efficientnet_lite0_fine_tunes_on_the_embedded_default(tmp_path, cache):
     model = create_model("efficientnet_lite0", create_task("syn_txc", "demo"), checkpoint=fetch(
         "efficientnet_lite0.imagenet"))
     assert model.load_report.loaded == 294 and model.load_report.new_head == ["classifier.weight", "classifier.bias"]
+
+
+# -- the paper and colab profiles run the papers' own tasks, models and weights -------------------------------------
+
+def test_sections_on_the_paper_and_colab_profiles_use_the_real_zoo():
+    from medbench_core import validate_section_params
+
+    g = validate_section_params("self-supervised", profile="paper")
+    assert g.inits == ("imagenet", "simclr_v1", "moco_v2", "byol", "swav", "barlow_twins")
+    assert g.tasks == ("shenzhen", "siim_ptx") and g.archs == ("resnet50",) and g.section.baseline == "imagenet"
+    a = validate_section_params("architectures", profile="paper")
+    assert a.archs == ("resnet50", "convnext_base", "swin_base", "deit_base")
+    assert (a.section.candidate, a.section.rival) == ("convnext_base/imagenet", "swin_base/imagenet")
+    assert dict(a.section.paper_tasks) == {"jsrt_clavicle": "CXS", "shenzhen": "TXC"}
+    c = validate_section_params("self-supervised", profile="colab")
+    assert "simclr_v1" not in c.inits and c.tasks == ("pneumoniamnist",)  # manual download: left out on Colab
+    assert "inat2021" in validate_section_params("granularity", profile="colab").inits  # the compared model stays
+    assert validate_section_params("data-size", profile="colab").archs == ("convnext_tiny", "swin_tiny")
+    for cfg in g.configs:
+        assert cfg.init_checkpoint.startswith("zoo:resnet50.")  # every real run names its weights
+
+
+def test_missing_weights_stop_a_section_before_any_work(tmp_path, repo_root, capsys, monkeypatch):
+    import realdata as rd
+
+    monkeypatch.setenv("MEDBENCH_SPLITS", str(tmp_path / "splits"))
+    root = rd.medmnist(tmp_path / "mm", "pneumoniamnist")
+    results = tmp_path / "r"
+    argv = ["run", "domain-adaptation", "--profile", "colab", "--tasks", "pneumoniamnist", "--data-root", str(root),
+            "--results-dir", str(results), "--root", str(repo_root)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "pre-trained weights are missing (nothing was run)" in err
+    for key in ("resnet50.imagenet", "resnet50.chestxray14", "resnet50.imagenet_chestxray14"):
+        assert f"medbench weights import {key} FILE" in err
+    assert not results.exists()
