@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.medbench-installed
 export HF_HUB_OFFLINE ?= 1
 
-.PHONY: install book test test-fast lab lock clean clean-results
+.PHONY: install system-deps book test test-fast lab lock clean clean-results
 
 install: $(STAMP)
 
@@ -22,7 +22,18 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 book: install
 	$(BIN)/medbench book --profile $(PROFILE)
 
-test: install
+# System packages the tests use: a real single-node Slurm (slurm-wlm, munge). Installed with apt-get on Debian when
+# missing and running as root (as CI does); elsewhere the Slurm test says why it is skipped.
+system-deps:
+	@if ! command -v sbatch >/dev/null 2>&1 || ! { command -v munged >/dev/null 2>&1 || [ -x /usr/sbin/munged ]; }; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing slurm-wlm and munge (apt-get) for the Slurm test"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q slurm-wlm munge >/dev/null; }; \
+	  else echo "note: Slurm is not installed and cannot be installed here (needs Debian and root): its test is skipped"; fi; \
+	fi
+
+test: install system-deps
 	$(BIN)/python -m pytest
 
 test-fast: install

@@ -7,6 +7,7 @@
     medbench results import|export FILE [--results-dir DIR]
     medbench data check|prepare TASK --root PATH [--profile paper] [--size N]
     medbench weights fetch KEY | import KEY FILE | forget KEY     (keys: medbench list models)
+    medbench sweep SECTION --profile P --executor local|slurm [--status] [--retry-failed] [--wait]
 """
 from __future__ import annotations
 
@@ -163,6 +164,37 @@ def _cmd_weights(args) -> int:
     return 0
 
 
+def _cmd_sweep(args) -> int:
+    from . import sweep
+    from .book import find_root
+    from .experiments import validate_section_params
+
+    grid = validate_section_params(args.section, profile=args.profile, tasks=args.tasks, inits=args.inits,
+                                   arch=args.arch, archs=args.archs, fractions=args.fractions,
+                                   num_seeds=args.num_seeds)
+    results = Path(args.results_dir) if args.results_dir else find_root(args.root) / "results"
+    if not args.status:
+        for task, data_root in _data_roots(args.data_root, args.tasks):
+            _prepare(task, data_root, args)
+        if args.executor == "local":
+            out = sweep.run_local(grid, results, cache_dir=args.cache_dir, workers=args.workers,
+                                  retry_failed=args.retry_failed)
+        else:
+            out = sweep.submit_slurm(grid, results, cache_dir=args.cache_dir, retry_failed=args.retry_failed,
+                                     partition=args.partition)
+        print(f"{args.executor}: {out['submitted']} runs submitted in {out['seconds']} s")
+        while args.wait and args.executor == "slurm" and (sweep.status(grid, results)["state"] == "running").any():
+            time.sleep(3)
+    df = sweep.status(grid, results)
+    print(f"{grid.section.key} on {grid.profile}: {sweep.summary_line(df)} ({len(df)} runs; store {results})")
+    for _, r in df[df["state"] == "failed"].iterrows():
+        print(f"  failed {r['hash']} {r['task']} {r['arch']} {r['init']} {r['fraction']:g} seed {r['seed']}: "
+              f"{r['detail']}")
+    if (df["state"] == "failed").any():
+        print("  retry them alone with --retry-failed; tracebacks in " + str(results / "sweeps" / "failed"))
+    return 1 if (df["state"] == "failed").any() else 0
+
+
 def _cmd_book(args) -> int:
     from .book import build_book
 
@@ -245,6 +277,24 @@ def build_parser() -> argparse.ArgumentParser:
     wts.add_argument("file", nargs="?", help="import: the downloaded file")
     wts.add_argument("--cache-dir", help="default: $MEDBENCH_CACHE or ~/.cache/medbench")
     wts.set_defaults(func=_cmd_weights)
+
+    sw = sub.add_parser("sweep", parents=[common], help="run a section's grid as independent runs, locally or on "
+                        "Slurm; re-submitting runs only what is not done")
+    sw.add_argument("section")
+    sw.add_argument("--executor", choices=["local", "slurm"], default="local")
+    sw.add_argument("--status", action="store_true", help="only print done / running / failed / pending")
+    sw.add_argument("--retry-failed", action="store_true", help="run the failed runs again too")
+    sw.add_argument("--workers", type=int, help="local: runs at a time (default: one per GPU, or 1 on CPU)")
+    sw.add_argument("--partition", help="slurm: the partition (default: the cluster's)")
+    sw.add_argument("--wait", action="store_true", help="slurm: return when nothing is pending or running")
+    sw.add_argument("--tasks", type=_csv)
+    sw.add_argument("--inits", type=_csv)
+    sw.add_argument("--arch")
+    sw.add_argument("--archs", type=_csv)
+    sw.add_argument("--fractions", type=_floats)
+    sw.add_argument("--seeds", dest="num_seeds", type=int)
+    sw.add_argument("--data-root", action="append", metavar="[TASK=]PATH")
+    sw.set_defaults(func=_cmd_sweep)
 
     book = sub.add_parser("book", parents=[common], help="execute every section, then build the book")
     book.add_argument("--force", action="store_true",
