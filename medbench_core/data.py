@@ -219,59 +219,107 @@ def write_fraction_manifest(task: TaskSpec, fractions, directory: str | os.PathL
 
 
 class BatchLoader:
-    """Seeded mini-batches from in-memory uint8 arrays, as float tensors normalised with ``mean``/``std``.
+    """Seeded mini-batches from uint8 arrays (in memory or memory-mapped), as float tensors normalised with
+    ``mean``/``std`` on ``device``.
 
     Grey images are repeated to 3 channels (as the papers feed X-rays to ImageNet models). With ``train=True`` the
     order is shuffled each epoch and a random horizontal flip and a shift of up to ``size // 16`` px are applied to
-    images and masks alike; validation and test data are never augmented.
+    images and masks alike; validation and test data are never augmented. Batches travel to the device as uint8 and
+    are converted, normalised and augmented there (on a GPU, where it pays). With ``workers > 0`` (default on a GPU:
+    up to 8) persistent DataLoader processes read the batches ahead into pinned memory; every random draw stays in
+    this process, so the batches are the same with or without workers.
     """
 
     def __init__(self, data: SplitData, batch_size: int, *, train: bool, seed: int = 0,
-                 mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), target_dtype=torch.float32):
+                 mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), target_dtype=torch.float32, device=None,
+                 workers: int = -1):
         self.data, self.batch_size, self.train = data, batch_size, train
         self.gen = torch.Generator().manual_seed(seed)
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+        self.device = torch.device(device) if device is not None else torch.device("cpu")
+        cuda = self.device.type == "cuda"
+        self.workers = (min(8, os.cpu_count() or 1) if cuda else 0) if workers is None or workers < 0 else workers
+        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1).to(self.device)
+        self.std = torch.tensor(std, dtype=torch.float32).view(1, -1, 1, 1).to(self.device)
         self.images = data.images  # numpy, possibly memory-mapped: only the batch is read and converted
         self.targets, self.target_dtype = data.targets, target_dtype
         self.is_mask = data.targets.ndim == 4
+        self._loader = None
 
     def __len__(self) -> int:
         n = len(self.data)
         return n // self.batch_size if self.train and n >= self.batch_size else -(-n // self.batch_size)
 
-    def __iter__(self):
+    def batches(self):
+        """Index batches of one epoch (the shuffle is drawn here, in this process)."""
         n = len(self.data)
         order = torch.randperm(n, generator=self.gen) if self.train else torch.arange(n)
         for b in range(len(self)):
-            idx = order[b * self.batch_size:(b + 1) * self.batch_size]
-            x, y = self._read(idx)
-            x = x.float().div_(255)
+            yield order[b * self.batch_size:(b + 1) * self.batch_size]
+
+    def __iter__(self):
+        if self.workers > 0:
+            if self._loader is None:
+                self._loader = torch.utils.data.DataLoader(
+                    _BatchReader(self), sampler=_EpochBatches(self), batch_size=None, num_workers=self.workers,
+                    persistent_workers=True, pin_memory=self.device.type == "cuda", prefetch_factor=4)
+            source = iter(self._loader)
+        else:
+            source = (_read_batch(self.images, self.targets, self.target_dtype, idx) for idx in self.batches())
+        for x, y in source:
+            x = x.to(self.device, non_blocking=True).float().div_(255)
+            y = y.to(self.device, non_blocking=True)
             if x.shape[1] == 1:
                 x = x.expand(-1, 3, -1, -1)
             if self.train:
                 x, y = self._augment(x, y)
             yield (x - self.mean) / self.std, y
 
-    def _read(self, idx: torch.Tensor):
-        """Images and targets of ``idx``, read in sorted order (faster from a memory map), returned in ``idx``
-        order."""
-        rows = np.sort(idx.numpy())
-        x = torch.from_numpy(np.ascontiguousarray(self.images[rows]))
-        y = torch.from_numpy(np.ascontiguousarray(self.targets[rows])).to(self.target_dtype)
-        if self.train:
-            back = torch.argsort(torch.argsort(idx))
-            x, y = x[back], y[back]
-        return x, y
-
     def _augment(self, x, y):
-        flip = torch.rand(len(x), generator=self.gen) < 0.5
-        x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+        flip = (torch.rand(len(x), generator=self.gen) < 0.5).to(x.device).view(-1, 1, 1, 1)
+        x = torch.where(flip, x.flip(-1), x)
         if self.is_mask:
-            y = torch.where(flip.view(-1, 1, 1, 1), y.flip(-1), y)
+            y = torch.where(flip, y.flip(-1), y)
         m = max(1, x.shape[-1] // 16)
         dy, dx = (int(v) for v in torch.randint(-m, m + 1, (2,), generator=self.gen))
         x = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))  # one shift per batch keeps this vectorised
         if self.is_mask:
             y = torch.roll(y, shifts=(dy, dx), dims=(-2, -1))
         return x, y
+
+
+def _read_batch(images, targets, dtype, idx: torch.Tensor):
+    """uint8 images and targets of ``idx``, read in sorted order (faster from a memory map), returned in ``idx``
+    order."""
+    rows = np.sort(idx.numpy())
+    x = torch.from_numpy(np.ascontiguousarray(images[rows]))
+    y = torch.from_numpy(np.ascontiguousarray(targets[rows])).to(dtype)
+    if not bool((idx[1:] >= idx[:-1]).all()):
+        back = torch.argsort(torch.argsort(idx))
+        x, y = x[back], y[back]
+    return x, y
+
+
+class _BatchReader(torch.utils.data.Dataset):
+    """Reads a whole batch (an index tensor) in a DataLoader worker; holds only the arrays (no device tensors)."""
+
+    def __init__(self, loader: BatchLoader):
+        self.images, self.targets, self.dtype = loader.images, loader.targets, loader.target_dtype
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, idx):
+        return _read_batch(self.images, self.targets, self.dtype, idx)
+
+
+class _EpochBatches(torch.utils.data.Sampler):
+    """The loader's index batches, drawn anew each epoch in the main process."""
+
+    def __init__(self, loader: BatchLoader):
+        self.loader = loader
+
+    def __iter__(self):
+        return self.loader.batches()
+
+    def __len__(self) -> int:
+        return len(self.loader)

@@ -28,6 +28,44 @@ def resolve_device(device: str = "auto") -> torch.device:
     return dev
 
 
+@dataclass(frozen=True)
+class Speed:
+    """How a run uses its device: mixed precision (``amp`` dtype or None), channels-last memory format, and
+    ``torch.compile``. ``resolve_speed`` turns a run's config fields into this."""
+
+    amp: torch.dtype | None = None
+    channels_last: bool = False
+    compile: bool = False
+
+    def describe(self) -> dict:
+        return {"amp": str(self.amp).replace("torch.", "") if self.amp else "off",
+                "channels_last": self.channels_last, "compile": self.compile}
+
+
+AMP_CHOICES = ("auto", "off", "bf16", "fp16")
+
+
+def resolve_speed(device: torch.device, amp: str = "auto", channels_last: str = "auto",
+                  compile: bool = False) -> Speed:
+    """``auto`` means: on a GPU, bf16 autocast where the GPU supports it (fp16 with loss scaling otherwise) and
+    channels-last; on a CPU, neither (fp32, the numbers the demo and the tests pin).
+
+    Example:
+        >>> resolve_speed(torch.device("cpu"))
+        Speed(amp=None, channels_last=False, compile=False)
+    """
+    if amp not in AMP_CHOICES:
+        raise ValueError(f"amp must be one of {', '.join(AMP_CHOICES)}, got {amp!r}")
+    if channels_last not in ("auto", "on", "off"):
+        raise ValueError(f"channels_last must be auto, on or off, got {channels_last!r}")
+    cuda = device.type == "cuda"
+    if amp == "auto":
+        dtype = (torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16) if cuda else None
+    else:
+        dtype = {"off": None, "bf16": torch.bfloat16, "fp16": torch.float16}[amp]
+    return Speed(dtype, cuda if channels_last == "auto" else channels_last == "on", bool(compile))
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch, and ask cuDNN for deterministic kernels (same seed, same machine, same
     numbers)."""
@@ -95,23 +133,59 @@ def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> t
     return opts[name](params, lr=lr, weight_decay=weight_decay)
 
 
-def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, device: torch.device) -> dict:
-    """One pass over ``loader``; returns the mean training loss, images seen and seconds."""
+def _forward(model, x, speed: Speed):
+    if speed.channels_last and x.dim() == 4:
+        x = x.contiguous(memory_format=torch.channels_last)
+    with torch.autocast(x.device.type, dtype=speed.amp or torch.float32, enabled=speed.amp is not None):
+        return model(x).float()  # losses and metrics in fp32
+
+
+def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, device: torch.device, *, speed: Speed = Speed(),
+                    forward=None, scaler=None) -> dict:
+    """One pass over ``loader``; returns the mean training loss, images seen, seconds, and the seconds spent
+    waiting for the next batch (``data_seconds``: the data loader's share of the step time)."""
     model.train()
-    total, count, t0 = 0.0, 0, time.perf_counter()
-    for x, y in loader:
+    forward = forward or model
+    total, count, t0, waited = 0.0, 0, time.perf_counter(), 0.0
+    it = iter(loader)
+    while True:
+        t_wait = time.perf_counter()
+        try:
+            x, y = next(it)
+        except StopIteration:
+            break
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-        loss = loss_fn(model(x), y)
+        waited += time.perf_counter() - t_wait
+        loss = loss_fn(_forward(forward, x, speed), y)
         optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            optimizer.step()
         total += float(loss.detach()) * len(x)
         count += len(x)
-    return {"loss": total / max(count, 1), "images": count, "seconds": time.perf_counter() - t0}
+    return {"loss": total / max(count, 1), "images": count, "seconds": time.perf_counter() - t0,
+            "data_seconds": waited}
+
+
+def ten_crop(x: torch.Tensor, scale: float = 224 / 256) -> torch.Tensor:
+    """The ten-crop of the papers' test protocol, batched: four corners and the centre, each also flipped, crops of
+    ``scale`` times the side resized back to the input size (so fixed-size transformers take them). (n, C, S, S) ->
+    (n * 10, C, S, S), grouped by image."""
+    n, c, s, _ = x.shape
+    k = max(1, round(s * scale))
+    starts = [(0, 0), (0, s - k), (s - k, 0), (s - k, s - k), ((s - k) // 2, (s - k) // 2)]
+    crops = torch.stack([x[:, :, i:i + k, j:j + k] for i, j in starts], 1)  # (n, 5, C, k, k)
+    crops = torch.cat([crops, crops.flip(-1)], 1).reshape(n * 10, c, k, k)
+    return F.interpolate(crops, size=(s, s), mode="bilinear", align_corners=False) if k != s else crops
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, loader, loss_fn, task: TaskSpec, device: torch.device) -> dict:
+def evaluate(model: nn.Module, loader, loss_fn, task: TaskSpec, device: torch.device, *, speed: Speed = Speed(),
+             forward=None, crops: int = 1) -> dict:
     """Loss, the task metric and per-case values on ``loader``.
 
     Classification returns ``probs`` and ``labels`` (n, K) and the mean AUC with per-class AUCs; segmentation
@@ -119,14 +193,19 @@ def evaluate(model: nn.Module, loader, loss_fn, task: TaskSpec, device: torch.de
     view, are left out) and their mean.
     """
     model.eval()
+    forward = forward or model
     total, count, outs, targets = 0.0, 0, [], []
     for x, y in loader:
-        x, y = x.to(device), y.to(device)
-        logits = model(x)
+        x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        logits = _forward(forward, x, speed)
         total += float(loss_fn(logits, y)) * len(x)
         count += len(x)
         if task.kind == CLASSIFICATION:
-            probs = torch.softmax(logits, 1) if task.protocol.loss == "ce" else torch.sigmoid(logits)
+            act = (lambda lo: torch.softmax(lo, 1)) if task.protocol.loss == "ce" else torch.sigmoid
+            if crops == 10:  # the papers' ten-crop test-time averaging, one batched forward pass
+                probs = act(_forward(forward, ten_crop(x), speed)).view(len(x), 10, -1).mean(1)
+            else:
+                probs = act(logits)
             outs.append(probs.float().cpu())
             targets.append(y.cpu())
         else:
@@ -160,7 +239,8 @@ class FitResult:
 
 def fit(model: nn.Module, train_loader, val_loader, task: TaskSpec, *, device: torch.device, optimizer: str,
         lr: float, weight_decay: float, max_epochs: int, patience: int, scheduler: str, lr_factor: float,
-        lr_patience: int, loss: str, progress: bool | None = None, desc: str = "fit") -> FitResult:
+        lr_patience: int, loss: str, progress: bool | None = None, desc: str = "fit", speed: Speed = Speed(),
+        forward=None) -> FitResult:
     """Fine-tune ``model`` with early stopping on validation loss and keep its best weights.
 
     The learning rate follows ``scheduler``: ``plateau`` multiplies it by ``lr_factor`` after ``lr_patience``
@@ -176,15 +256,18 @@ def fit(model: nn.Module, train_loader, val_loader, task: TaskSpec, *, device: t
     else:
         raise ValueError(f"unknown scheduler {scheduler!r}; valid schedulers: plateau, cosine")
     model.to(device)
+    scaler = torch.amp.GradScaler(device.type) if speed.amp == torch.float16 else None  # bf16 needs no scaling
     best_loss, best_epoch, best_state, history = float("inf"), -1, None, []
     bar = tqdm(range(max_epochs), desc=desc, leave=False, disable=not progress_enabled(progress))
     for epoch in bar:
-        tr = train_one_epoch(model, train_loader, loss_fn, opt, device)
-        va = evaluate(model, val_loader, loss_fn, task, device)
+        tr = train_one_epoch(model, train_loader, loss_fn, opt, device, speed=speed, forward=forward, scaler=scaler)
+        va = evaluate(model, val_loader, loss_fn, task, device, speed=speed, forward=forward)
         lr_now = opt.param_groups[0]["lr"]
         sched.step(va["loss"]) if scheduler == "plateau" else sched.step()
         history.append({"epoch": epoch, "train_loss": tr["loss"], "val_loss": va["loss"], "lr": lr_now,
-                        "val_metric": va.get("mean_auc", va.get("dice"))})
+                        "val_metric": va.get("mean_auc", va.get("dice")),
+                        "train_images_per_s": round(tr["images"] / max(tr["seconds"], 1e-9), 1),
+                        "data_wait_share": round(tr["data_seconds"] / max(tr["seconds"], 1e-9), 4)})
         if va["loss"] < best_loss:
             best_loss, best_epoch = va["loss"], epoch
             best_state = copy.deepcopy(model.state_dict())

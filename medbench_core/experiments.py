@@ -17,7 +17,7 @@ import torch
 from . import __version__
 from ._registry import Registry, UnknownNameError
 from .data import BatchLoader, data_version, load_task_data, require_prepared, train_subset
-from .engine import evaluate, fit, make_loss, resolve_device, seed_everything
+from .engine import evaluate, fit, make_loss, resolve_device, resolve_speed, seed_everything
 from .models import create_model, get_arch, list_archs
 from .pretrain import (get_init, get_init_checkpoint, init_fingerprint, init_normalisation, is_self_supervised,
                        list_inits, require_weights)
@@ -29,7 +29,8 @@ log = logging.getLogger("medbench")
 
 # Fields that say where or why a run happened, not what it computes: left out of the hash so the same run is
 # shared by every section and device that asks for it.
-_NOT_HASHED = ("section", "device")
+_NOT_HASHED = ("section", "device", "workers")
+_HASHED_UNLESS_DEFAULT = {"test_crops": 1, "amp": "auto", "channels_last": "auto", "compile": False}
 
 
 @dataclass(frozen=True)
@@ -60,13 +61,24 @@ class RunConfig:
     loss: str
     data_version: str  # "generated-vN" for synthetic tasks; the dataset's manifest version otherwise
     device: str = "auto"
+    # speed options (medbench_core.engine.resolve_speed): recorded with every run; part of the hash only when set
+    # away from their defaults, so runs made before they existed keep their hashes
+    test_crops: int = 1  # 10: ten-crop test-time averaging (the papers' classification protocol)
+    amp: str = "auto"  # auto | off | bf16 | fp16 (auto: bf16 or fp16 on a GPU, off on a CPU)
+    channels_last: str = "auto"  # auto | on | off (auto: on a GPU)
+    compile: bool = False  # torch.compile the model
+    workers: int = -1  # data-loader processes (-1: none on a CPU, up to 8 on a GPU); never changes results
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
     def config_hash(self) -> str:
-        d = {k: v for k, v in self.to_dict().items() if k not in _NOT_HASHED}
+        d = {k: v for k, v in self.to_dict().items()
+             if k not in _NOT_HASHED and not (k in _HASHED_UNLESS_DEFAULT and v == _HASHED_UNLESS_DEFAULT[k])}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+SPEED_FIELDS = ("amp", "channels_last", "compile", "workers")
 
 
 def make_run_config(section: str, task: str, init: str, arch: str, seed: int, profile: str, *,
@@ -87,10 +99,13 @@ def make_run_config(section: str, task: str, init: str, arch: str, seed: int, pr
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     p = dataclasses.asdict(spec.protocol)
     p.pop("num_runs")
-    bad = [k for k in overrides if k not in p]
+    bad = [k for k in overrides if k not in p and k not in SPEED_FIELDS]
     if bad:
-        raise ValueError(f"unknown protocol fields {bad}; valid fields: {', '.join(p)}")
+        raise ValueError(f"unknown protocol fields {bad}; valid fields: {', '.join(list(p) + list(SPEED_FIELDS))}")
     p.update(overrides)
+    resolve_speed(torch.device("cpu"), p.get("amp", "auto"), p.get("channels_last", "auto"))  # bad values: now
+    if p.get("test_crops", 1) not in (1, 10):
+        raise ValueError(f"test_crops must be 1 or 10, got {p['test_crops']}")
     n_train, n_val, n_test = spec.sizes
     return RunConfig(section=section, task=task, init=init, arch=arch, seed=int(seed), fraction=float(fraction),
                      profile=profile, init_checkpoint=init_fingerprint(init, arch, profile),
@@ -112,24 +127,31 @@ def run_one(cfg: RunConfig, store: ResultsStore, *, cache_dir=None, progress: bo
     ckpt = get_init_checkpoint(cfg.init, cfg.arch, cfg.profile, cache_dir=cache_dir, device=cfg.device,
                                progress=progress)
     device = resolve_device(cfg.device)
+    speed = resolve_speed(device, cfg.amp, cfg.channels_last, cfg.compile)
     seed_everything(cfg.seed)
     model = create_model(cfg.arch, task, checkpoint=ckpt)
+    model.to(device)
+    if speed.channels_last:
+        model.to(memory_format=torch.channels_last)
+    forward = torch.compile(model) if speed.compile else model
     train = train_subset(data["train"], cfg.fraction)  # validation and test are never subsampled
     norm = dict(zip(("mean", "std"), init_normalisation(cfg.init, cfg.arch)))  # what the init's weights expect
+    io = dict(device=device, workers=cfg.workers, **norm)  # decoded and augmented on the device
     loaders = {
-        "train": BatchLoader(train, cfg.batch_size, train=True, seed=cfg.seed, **norm),
-        "val": BatchLoader(data["val"], 256, train=False, **norm),
-        "test": BatchLoader(data["test"], 256, train=False, **norm),
+        "train": BatchLoader(train, cfg.batch_size, train=True, seed=cfg.seed, **io),
+        "val": BatchLoader(data["val"], 256, train=False, **io),
+        "test": BatchLoader(data["test"], 256, train=False, **io),
     }
     result = fit(model, loaders["train"], loaders["val"], task, device=device, optimizer=cfg.optimizer, lr=cfg.lr,
                  weight_decay=cfg.weight_decay, max_epochs=cfg.max_epochs, patience=cfg.patience,
                  scheduler=cfg.scheduler, lr_factor=cfg.lr_factor, lr_patience=cfg.lr_patience, loss=cfg.loss,
-                 progress=progress, desc=f"{cfg.task} {cfg.init} seed {cfg.seed}")
+                 progress=progress, desc=f"{cfg.task} {cfg.init} seed {cfg.seed}", speed=speed, forward=forward)
     loss_fn = make_loss(cfg.loss)
     metric = task.metric
     values, cases = [], {}
     for split in ("val", "test"):
-        ev = evaluate(model, loaders[split], loss_fn, task, device)
+        ev = evaluate(model, loaders[split], loss_fn, task, device, speed=speed, forward=forward,
+                      crops=cfg.test_crops if task.kind == CLASSIFICATION else 1)
         values += [(split, metric, ev[metric]), (split, "loss", ev["loss"])]
         if task.kind == CLASSIFICATION and len(task.classes) > 1:
             values += [(split, f"auc:{c}", v) for c, v in ev["per_class"].items()]
@@ -145,7 +167,7 @@ def run_one(cfg: RunConfig, store: ResultsStore, *, cache_dir=None, progress: bo
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "synthetic": task.synthetic,
     } for split, m, v in values])
     store.save_checkpoint(h, {"arch": cfg.arch, "state_dict": model.state_dict()})
-    config = cfg.to_dict() | {"config_hash": h, "history": result.history,
+    config = cfg.to_dict() | {"config_hash": h, "history": result.history, "speed": speed.describe(),
                               "load_report": str(model.load_report) if model.load_report else None}
     store.write_run(h, rows, config, cases)
     return rows, False

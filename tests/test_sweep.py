@@ -153,3 +153,52 @@ def test_many_concurrent_writers_lose_and_corrupt_nothing(tmp_path):
     df = store.load()
     assert len(df) == 12 * 25 + 1 and df["config_hash"].is_unique  # every row, once, readable
     assert not [p for p in root.rglob("*") if p.name.endswith(".tmp")]  # no half-written files left
+
+
+# -- speed options ----------------------------------------------------------------------------------------------------
+
+def test_loader_workers_give_the_same_batches(tmp_path):
+    import torch
+
+    from medbench_core.data import BatchLoader, SplitData
+
+    rng = np.random.default_rng(0)
+    data = SplitData(rng.integers(0, 255, (70, 1, 16, 16), dtype=np.uint8),
+                     rng.integers(0, 2, (70, 1, 16, 16)).astype(np.uint8))
+    plain = BatchLoader(data, 8, train=True, seed=3, workers=0)
+    ahead = BatchLoader(data, 8, train=True, seed=3, workers=2)
+    for _ in range(2):  # two epochs: the persistent workers are reused
+        for (x0, y0), (x1, y1) in zip(plain, ahead, strict=True):
+            assert torch.equal(x0, x1) and torch.equal(y0, y1)
+
+
+def test_ten_crop_is_batched_and_grouped_by_image():
+    import torch
+
+    from medbench_core.engine import ten_crop
+
+    x = torch.arange(2 * 3 * 32 * 32, dtype=torch.float32).view(2, 3, 32, 32)
+    crops = ten_crop(x)
+    assert crops.shape == (20, 3, 32, 32)
+    assert torch.allclose(crops[5], crops[0].flip(-1))  # the flipped corner follows the five crops
+    assert torch.equal(ten_crop(torch.ones(1, 3, 8, 8)), torch.ones(10, 3, 8, 8))
+
+
+@pytest.mark.slow
+def test_speed_options_are_recorded_and_hashed_only_when_set(tmp_path, smoke_cache):
+    from medbench_core.experiments import make_run_config, run_one
+
+    base = make_run_config("domain-adaptation", "syn_txc", "scratch", "test_resnet", 0, "smoke")
+    assert base.config_hash() == make_run_config("domain-adaptation", "syn_txc", "scratch", "test_resnet", 0,
+                                                 "smoke", workers=2).config_hash()  # workers never change results
+    fast = make_run_config("domain-adaptation", "syn_txc", "scratch", "test_resnet", 0, "smoke", amp="bf16",
+                           channels_last="on", test_crops=10)
+    assert fast.config_hash() != base.config_hash()
+    store = ResultsStore(tmp_path / "r")
+    rows, _ = run_one(fast, store, cache_dir=smoke_cache, progress=False)
+    assert 0 <= rows[(rows.split == "test") & (rows.metric == "mean_auc")].value.iloc[0] <= 1
+    config = store.config(fast.config_hash())
+    assert config["speed"] == {"amp": "bfloat16", "channels_last": True, "compile": False}
+    assert config["test_crops"] == 10 and "data_wait_share" in config["history"][0]
+    with pytest.raises(ValueError, match="amp must be one of"):  # refused when the config is made, before any work
+        make_run_config("domain-adaptation", "syn_txc", "scratch", "test_resnet", 1, "smoke", amp="fp8")
