@@ -228,6 +228,19 @@ def evaluate(model: nn.Module, loader, loss_fn, task: TaskSpec, device: torch.de
     return result
 
 
+def _save_training_state(path, model, opt, sched, scaler, best_loss, best_epoch, best_state, history, loader):
+    path = os.fspath(path)
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None, "best_loss": best_loss,
+                "best_epoch": best_epoch, "best_state": best_state, "history": history,
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                "loader_rng": loader.gen.get_state() if getattr(loader, "gen", None) is not None else None}, tmp)
+    os.replace(tmp, path)
+
+
 @dataclass
 class FitResult:
     best_epoch: int
@@ -240,12 +253,18 @@ class FitResult:
 def fit(model: nn.Module, train_loader, val_loader, task: TaskSpec, *, device: torch.device, optimizer: str,
         lr: float, weight_decay: float, max_epochs: int, patience: int, scheduler: str, lr_factor: float,
         lr_patience: int, loss: str, progress: bool | None = None, desc: str = "fit", speed: Speed = Speed(),
-        forward=None) -> FitResult:
+        forward=None, checkpoint_path: str | os.PathLike | None = None, on_epoch=None) -> FitResult:
     """Fine-tune ``model`` with early stopping on validation loss and keep its best weights.
 
     The learning rate follows ``scheduler``: ``plateau`` multiplies it by ``lr_factor`` after ``lr_patience``
     epochs without a lower validation loss; ``cosine`` anneals it to zero over ``max_epochs``. Training stops after
     ``patience`` epochs without improvement; the model is left holding the weights of the best epoch.
+
+    With ``checkpoint_path``, the whole training state (weights, optimiser, scheduler, loss scaler, best weights,
+    history, and the random state of torch and of the training loader) is written there after every epoch
+    (atomically), and a run that finds it resumes from the epoch after it: a job killed or out of time continues
+    where it stopped and ends with the same numbers as an uninterrupted run. ``on_epoch(epoch)`` is called after each
+    saved epoch.
     """
     loss_fn = make_loss(loss)
     opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay)
@@ -258,7 +277,23 @@ def fit(model: nn.Module, train_loader, val_loader, task: TaskSpec, *, device: t
     model.to(device)
     scaler = torch.amp.GradScaler(device.type) if speed.amp == torch.float16 else None  # bf16 needs no scaling
     best_loss, best_epoch, best_state, history = float("inf"), -1, None, []
-    bar = tqdm(range(max_epochs), desc=desc, leave=False, disable=not progress_enabled(progress))
+    start = 0
+    if checkpoint_path is not None and os.path.exists(checkpoint_path):
+        ck = torch.load(checkpoint_path, map_location=device, weights_only=True)
+        model.load_state_dict(ck["model"])
+        opt.load_state_dict(ck["optimizer"])
+        sched.load_state_dict(ck["scheduler"])
+        if scaler is not None and ck.get("scaler"):
+            scaler.load_state_dict(ck["scaler"])
+        best_loss, best_epoch, best_state = ck["best_loss"], ck["best_epoch"], ck["best_state"]
+        history = ck["history"]
+        torch.set_rng_state(ck["torch_rng"].cpu())
+        if ck.get("cuda_rng") and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([r.cpu() for r in ck["cuda_rng"]])
+        if getattr(train_loader, "gen", None) is not None:
+            train_loader.gen.set_state(ck["loader_rng"].cpu())
+        start = len(history)
+    bar = tqdm(range(start, max_epochs), desc=desc, leave=False, disable=not progress_enabled(progress))
     for epoch in bar:
         tr = train_one_epoch(model, train_loader, loss_fn, opt, device, speed=speed, forward=forward, scaler=scaler)
         va = evaluate(model, val_loader, loss_fn, task, device, speed=speed, forward=forward)
@@ -272,7 +307,13 @@ def fit(model: nn.Module, train_loader, val_loader, task: TaskSpec, *, device: t
             best_loss, best_epoch = va["loss"], epoch
             best_state = copy.deepcopy(model.state_dict())
         bar.set_postfix(train=f"{tr['loss']:.3f}", val=f"{va['loss']:.3f}", best=best_epoch)
-        if epoch - best_epoch >= patience:
+        stop = epoch - best_epoch >= patience
+        if checkpoint_path is not None and not stop and epoch + 1 < max_epochs:
+            _save_training_state(checkpoint_path, model, opt, sched, scaler, best_loss, best_epoch, best_state,
+                                 history, train_loader)
+        if on_epoch is not None:
+            on_epoch(epoch)
+        if stop:
             break
     model.load_state_dict(best_state)
     return FitResult(best_epoch=best_epoch, best_val_loss=best_loss, epochs_run=len(history),

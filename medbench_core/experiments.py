@@ -113,9 +113,12 @@ def make_run_config(section: str, task: str, init: str, arch: str, seed: int, pr
                      data_version=data_version(spec), **p)
 
 
-def run_one(cfg: RunConfig, store: ResultsStore, *, cache_dir=None, progress: bool | None = None) -> tuple[
-        pd.DataFrame, bool]:
-    """Run ``cfg`` unless the store already has it; returns (its rows, whether they came from the store)."""
+def run_one(cfg: RunConfig, store: ResultsStore, *, cache_dir=None, progress: bool | None = None,
+            on_epoch=None) -> tuple[pd.DataFrame, bool]:
+    """Run ``cfg`` unless the store already has it; returns (its rows, whether they came from the store).
+
+    The training state is saved after every epoch (``partial/<hash>.pt``): a run killed midway resumes there and
+    ends with the numbers an uninterrupted run gives; the partial state is removed once the run is stored."""
     h = cfg.config_hash()
     if store.has(h):
         return store.rows(h), True
@@ -145,7 +148,8 @@ def run_one(cfg: RunConfig, store: ResultsStore, *, cache_dir=None, progress: bo
     result = fit(model, loaders["train"], loaders["val"], task, device=device, optimizer=cfg.optimizer, lr=cfg.lr,
                  weight_decay=cfg.weight_decay, max_epochs=cfg.max_epochs, patience=cfg.patience,
                  scheduler=cfg.scheduler, lr_factor=cfg.lr_factor, lr_patience=cfg.lr_patience, loss=cfg.loss,
-                 progress=progress, desc=f"{cfg.task} {cfg.init} seed {cfg.seed}", speed=speed, forward=forward)
+                 progress=progress, desc=f"{cfg.task} {cfg.init} seed {cfg.seed}", speed=speed, forward=forward,
+                 checkpoint_path=store.partial_path(h), on_epoch=on_epoch)  # a killed run resumes from its epoch
     loss_fn = make_loss(cfg.loss)
     metric = task.metric
     values, cases = [], {}
@@ -170,6 +174,7 @@ def run_one(cfg: RunConfig, store: ResultsStore, *, cache_dir=None, progress: bo
     config = cfg.to_dict() | {"config_hash": h, "history": result.history, "speed": speed.describe(),
                               "load_report": str(model.load_report) if model.load_report else None}
     store.write_run(h, rows, config, cases)
+    store.partial_path(h).unlink(missing_ok=True)
     return rows, False
 
 

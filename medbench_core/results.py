@@ -79,6 +79,10 @@ class ResultsStore:
         ext = {"runs": "csv", "config": "json", "cases": "npz", "checkpoints": "pt"}[kind]
         return self.root / ("runs" if kind == "config" else kind) / f"{h}.{ext}"
 
+    def partial_path(self, config_hash: str) -> Path:
+        """Where an unfinished run keeps its training state (resumed if the run is started again)."""
+        return self.root / "partial" / f"{config_hash}.pt"
+
     def has(self, config_hash: str) -> bool:
         """True when the run finished and its rows are stored."""
         return self._path("runs", config_hash).exists()

@@ -202,3 +202,35 @@ def test_speed_options_are_recorded_and_hashed_only_when_set(tmp_path, smoke_cac
     assert config["test_crops"] == 10 and "data_wait_share" in config["history"][0]
     with pytest.raises(ValueError, match="amp must be one of"):  # refused when the config is made, before any work
         make_run_config("domain-adaptation", "syn_txc", "scratch", "test_resnet", 1, "smoke", amp="fp8")
+
+
+class _Killed(Exception):
+    pass
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task", ["syn_txc", "syn_pxs"])
+def test_a_run_killed_midway_resumes_from_its_last_epoch_with_the_same_numbers(task, tmp_path, smoke_cache):
+    from medbench_core.experiments import make_run_config, run_one
+
+    cfg = make_run_config("domain-adaptation", task, "synth_imagenet", "test_resnet", 0, "smoke", max_epochs=4,
+                          patience=10)
+    whole, _ = run_one(cfg, ResultsStore(tmp_path / "a"), cache_dir=smoke_cache, progress=False)
+
+    def kill_after_two(epoch):
+        if epoch == 1:
+            raise _Killed  # as a job killed after its second epoch
+
+    store = ResultsStore(tmp_path / "b")
+    with pytest.raises(_Killed):
+        run_one(cfg, store, cache_dir=smoke_cache, progress=False, on_epoch=kill_after_two)
+    assert store.partial_path(cfg.config_hash()).exists() and not store.has(cfg.config_hash())
+    seen = []
+    resumed, cached = run_one(cfg, store, cache_dir=smoke_cache, progress=False, on_epoch=seen.append)
+    assert not cached and seen == [2, 3]  # only the epochs after the last saved one
+    key = ["split", "metric"]
+    a, b = whole.set_index(key)["value"], resumed.set_index(key)["value"]
+    assert a.to_dict() == b.to_dict()  # the same numbers as the uninterrupted run
+    assert not store.partial_path(cfg.config_hash()).exists()
+    history = store.config(cfg.config_hash())["history"]
+    assert [h["epoch"] for h in history] == [0, 1, 2, 3]
