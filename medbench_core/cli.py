@@ -169,9 +169,11 @@ def _cmd_sweep(args) -> int:
     from .book import find_root
     from .experiments import validate_section_params
 
+    speed = {k: v for k, v in (("amp", args.amp), ("channels_last", args.channels_last),
+                                ("compile", args.compile or None), ("workers", args.loader_workers)) if v is not None}
     grid = validate_section_params(args.section, profile=args.profile, tasks=args.tasks, inits=args.inits,
                                    arch=args.arch, archs=args.archs, fractions=args.fractions,
-                                   num_seeds=args.num_seeds)
+                                   num_seeds=args.num_seeds, speed=speed)
     results = Path(args.results_dir) if args.results_dir else find_root(args.root) / "results"
     if not args.status:
         for task, data_root in _data_roots(args.data_root, args.tasks):
@@ -294,6 +296,12 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--fractions", type=_floats)
     sw.add_argument("--seeds", dest="num_seeds", type=int)
     sw.add_argument("--data-root", action="append", metavar="[TASK=]PATH")
+    sw.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], help="mixed precision (default auto: bf16 or "
+                    "fp16 on a GPU, off on a CPU); part of the run's hash when set")
+    sw.add_argument("--channels-last", choices=["auto", "on", "off"], help="default auto: on a GPU")
+    sw.add_argument("--compile", action="store_true", help="torch.compile each model")
+    sw.add_argument("--loader-workers", type=int, help="data-loader processes per run (default: none on a CPU, up "
+                    "to 8 on a GPU); never changes results")
     sw.set_defaults(func=_cmd_sweep)
 
     book = sub.add_parser("book", parents=[common], help="execute every section, then build the book")

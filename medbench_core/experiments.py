@@ -395,7 +395,8 @@ def _check_names(kind: str, names, valid) -> None:
 
 
 def validate_section_params(section: str, *, profile: str = "demo", tasks=None, inits=None, arch=None,
-                            archs=None, fractions=None, num_seeds: int | None = None, device: str = "auto") -> Grid:
+                            archs=None, fractions=None, num_seeds: int | None = None, device: str = "auto",
+                            speed: dict | None = None) -> Grid:
     """Check every name of a section run and build its run configs, before any work; unknown names raise with the
     list of valid ones.
 
@@ -440,7 +441,10 @@ def validate_section_params(section: str, *, profile: str = "demo", tasks=None, 
         raise ValueError(f"num_seeds must be at least 2 (a t-test needs two runs per group), got {num_seeds}")
     resolve_device(device)
     seeds = tuple(range(num_seeds))
-    configs = tuple(make_run_config(section, t, i, a, s, profile, fraction=f, device=device)
+    bad = [k for k in (speed or {}) if k not in SPEED_FIELDS]
+    if bad:
+        raise ValueError(f"unknown speed options {bad}; valid: {', '.join(SPEED_FIELDS)}")
+    configs = tuple(make_run_config(section, t, i, a, s, profile, fraction=f, device=device, **(speed or {}))
                     for t in tasks for a in archs for i in inits for f in fractions for s in seeds
                     if not (a in seg_only and create_task(t, profile).kind != CLASSIFICATION))
     return Grid(sec, profile, tasks, inits, archs, fractions, seeds, configs)
