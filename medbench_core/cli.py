@@ -6,6 +6,7 @@
     medbench book [--profile demo] [--force]
     medbench results import|export FILE [--results-dir DIR]
     medbench data check|prepare TASK --root PATH [--profile paper] [--size N]
+    medbench data fetch TASK [--profile colab]                      (MedMNIST+ only)
     medbench weights fetch KEY | import KEY FILE | forget KEY     (keys: medbench list models)
     medbench sweep SECTION --profile P --executor local|slurm [--status] [--retry-failed] [--wait]
 """
@@ -133,6 +134,21 @@ def _cmd_data(args) -> int:
     from .datasets import check
     from .tasks import create_task
 
+    if args.action == "fetch":  # MedMNIST+: the only datasets medbench may download
+        from .datasets import catalog, get_dataset
+        from .tasks import get_task_spec
+
+        source = get_task_spec(args.task).source
+        if source not in catalog.MEDMNIST:
+            ds = get_dataset(source)
+            raise ValueError(f"{ds.title} cannot be downloaded by medbench ({ds.licence}); obtain it from "
+                             f"{ds.obtain}, then: medbench data prepare {args.task} --root PATH")
+        size = args.size or create_task(args.task, args.profile).protocol.image_size
+        folder = catalog.fetch_medmnist(source, size, args.cache_dir)
+        _prepare(args.task, folder, args)
+        return 0
+    if args.root is None:
+        raise ValueError(f"medbench data {args.action} needs --root PATH (the dataset's folder)")
     if args.action == "prepare":
         _prepare(args.task, args.root, args)
         return 0
@@ -263,9 +279,10 @@ def build_parser() -> argparse.ArgumentParser:
     res.set_defaults(func=_cmd_results)
 
     data = sub.add_parser("data", help="real datasets: check a copy, or decode it once into the cache")
-    data.add_argument("action", choices=["check", "prepare"])
+    data.add_argument("action", choices=["check", "prepare", "fetch"],
+                      help="fetch: download (MedMNIST+ only) and prepare")
     data.add_argument("task", help="a task reading a real dataset, see `medbench list tasks` and `list datasets`")
-    data.add_argument("--root", required=True, help="the dataset's folder, in the layout `data check` describes")
+    data.add_argument("--root", help="the dataset's folder, in the layout `data check` describes")
     data.add_argument("--profile", default="paper", help="whose resolution to prepare (default: paper)")
     data.add_argument("--size", type=int, help="image size in px (default: the task's under --profile)")
     data.add_argument("--workers", type=int, help="decoding processes (default: CPU cores, at most 8)")

@@ -57,8 +57,11 @@ RULES = {
                     notes="Only the competition's training studies have labels; 70 / 10 / 20 % of the studies, "
                           "stratified by whether a study has any PE slice."),
 }
-for flag in ("chestmnist", "pneumoniamnist", "breastmnist", "organamnist"):
+MEDMNIST_SIZES = {"chestmnist": (78468, 11219, 22433), "pneumoniamnist": (4708, 524, 624),
+                  "breastmnist": (546, 78, 156), "organamnist": (34561, 6491, 17778)}  # medmnist's INFO
+for flag, (tr, va, te) in MEDMNIST_SIZES.items():
     RULES[flag] = dict(unit="image", split={"method": "official", "seed": 0},
+                       expected={"train": tr, "val": va, "test": te},
                        notes="The official train / val / test arrays of the MedMNIST+ file.")
 
 

@@ -380,3 +380,36 @@ def test_cli_data_check_prepare_and_list(env, capsys):
     assert main(["data", "check", "no_such_task", "--root", root]) == 2
     assert "valid tasks" in capsys.readouterr().err
     json.dumps(read_meta(next((env / "cache" / "prepared" / "shenzhen").iterdir()))["counts"])
+
+
+def test_medmnist_is_fetched_checked_and_prepared_from_a_server(env, monkeypatch, capsys):
+    """The download path against a local HTTP server (no outside network): MD5 checked, then prepared."""
+    import functools
+    import hashlib
+    import http.server
+    import threading
+
+    served = env / "srv"
+    rd.medmnist(served, "pneumoniamnist", size=64)
+    md5 = hashlib.md5((served / "pneumoniamnist_64.npz").read_bytes()).hexdigest()
+    rd.mini_manifest("pneumoniamnist", env / "splits")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(served))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setattr(catalog, "MEDMNIST_URL", f"http://127.0.0.1:{server.server_address[1]}/{{name}}")
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        assert main(["data", "fetch", "pneumoniamnist", "--profile", "colab"]) == 2
+        assert "this session is offline" in capsys.readouterr().err
+        monkeypatch.delenv("HF_HUB_OFFLINE")
+        monkeypatch.setitem(catalog.MEDMNIST_MD5, ("pneumoniamnist", 64), "0" * 32)
+        assert main(["data", "fetch", "pneumoniamnist", "--profile", "colab"]) == 2  # a wrong checksum
+        assert "pneumoniamnist_64.npz" in capsys.readouterr().err
+        monkeypatch.setitem(catalog.MEDMNIST_MD5, ("pneumoniamnist", 64), md5)
+        assert main(["data", "fetch", "pneumoniamnist", "--profile", "colab"]) == 0
+        assert "prepared pneumoniamnist at 64 px" in capsys.readouterr().out
+    finally:
+        server.shutdown()
+    assert len(load_task_data(create_task("pneumoniamnist", "colab"))["train"]) > 0
+    assert main(["data", "fetch", "shenzhen"]) == 2
+    assert "cannot be downloaded by medbench" in capsys.readouterr().err

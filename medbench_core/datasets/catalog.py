@@ -500,12 +500,60 @@ def _load_rsna_pe(root, rows: pd.DataFrame, opts) -> list:
 MEDMNIST = {  # flag: (title, classes, kind, channels)
     "chestmnist": ("ChestMNIST (ChestX-ray14)", CXR14_CLASSES, "multilabel", 1),
     "pneumoniamnist": ("PneumoniaMNIST (paediatric CXR)", ("pneumonia",), "binary", 1),
-    "breastmnist": ("BreastMNIST (breast ultrasound)", ("malignant",), "binary", 1),
+    "breastmnist": ("BreastMNIST (breast ultrasound)", ("normal or benign",), "binary", 1),  # 0 = malignant
     "organamnist": ("OrganAMNIST (abdominal CT, axial)", ("bladder", "femur-left", "femur-right", "heart",
                     "kidney-left", "kidney-right", "liver", "lung-left", "lung-right", "pancreas", "spleen"),
                     "multiclass", 1),
 }
 MEDMNIST_SIZES = (28, 64, 128, 224)
+MEDMNIST_URL = "https://zenodo.org/records/10519652/files/{name}?download=1"  # MedMNIST+ (v3)
+# MD5 of each file, as the medmnist package (v3) lists them
+MEDMNIST_MD5 = {
+    ("chestmnist", 28): "02c8a6516a18b556561a56cbdd36c4a8", ("chestmnist", 64): "9de6cd0b934ebb5b7426cfba5efbae16",
+    ("chestmnist", 128): "db107e5590b27930b62dbaf558aebee3", ("chestmnist", 224): "45bd33e6f06c3e8cdb481c74a89152aa",
+    ("pneumoniamnist", 28): "28209eda62fecd6e6a2d98b1501bb15f",
+    ("pneumoniamnist", 64): "8f4eceb4ccffa70c672198ea285246c6",
+    ("pneumoniamnist", 128): "05b46931834c231683c68f40c47b2971",
+    ("pneumoniamnist", 224): "d6a3c71de1b945ea11211b03746c1fe1",
+    ("breastmnist", 28): "750601b1f35ba3300ea97c75c52ff8f6", ("breastmnist", 64): "742edef2a1fd1524b2efff4bd7ba9364",
+    ("breastmnist", 128): "363e4b3f8d712e9b5de15470a2aaadf1", ("breastmnist", 224): "b56378a6eefa9fed602bb16d192d4c8b",
+    ("organamnist", 28): "68e3f8846a6bd62f0c9bf841c0d9eacc", ("organamnist", 64): "2dcccc29b88e6da5a01161ef20cda288",
+    ("organamnist", 128): "eeae80d0a227a8d099027e1b3cfd3b60", ("organamnist", 224): "50747347e05c87dd3aaf92c49f9f3170",
+}
+
+
+def medmnist_filename(flag: str, size: int) -> str:
+    return f"{flag}.npz" if size == 28 else f"{flag}_{size}.npz"
+
+
+def fetch_medmnist(flag: str, size: int, cache_dir=None) -> Path:
+    """Download the MedMNIST+ file of ``flag`` at the smallest published size >= ``size`` into
+    ``$MEDBENCH_CACHE/downloads/medmnist`` (MD5-checked by pooch); returns the folder (a ``--root``). Offline it fails
+    at once with the URL."""
+    import os
+
+    from ..paths import get_cache_dir
+
+    size = min([s for s in MEDMNIST_SIZES if s >= size] or [max(MEDMNIST_SIZES)])
+    folder = get_cache_dir(cache_dir) / "downloads" / "medmnist"
+    name = medmnist_filename(flag, size)
+    if (folder / name).is_file():
+        return folder
+    url = MEDMNIST_URL.format(name=name)
+    if any(os.environ.get(v, "").strip() not in ("", "0") for v in ("MEDBENCH_OFFLINE", "HF_HUB_OFFLINE")):
+        raise get_dataset(flag).missing([f"{name} is not downloaded and this session is offline "
+                                         "(HF_HUB_OFFLINE / MEDBENCH_OFFLINE)", f"download {url} into a folder, "
+                                         f"then: medbench data prepare {flag} --root FOLDER"])
+    import pooch
+
+    try:
+        pooch.retrieve(url, known_hash=f"md5:{MEDMNIST_MD5[(flag, size)]}", fname=name, path=folder,
+                       progressbar=True)
+    except ValueError as e:  # a checksum mismatch
+        raise formats.CorruptFileError(f"download of {name} from {url}: {e}") from None
+    except Exception as e:  # noqa: BLE001
+        raise get_dataset(flag).missing([f"downloading {url} failed ({type(e).__name__}: {e})"]) from None
+    return folder
 
 
 def medmnist_file(root: Path, flag: str, size: int) -> Path | None:
