@@ -158,13 +158,14 @@ def write_generated_pages(root: Path, profile: str) -> None:
 
     protocol = [protocol_row(n, profile) for n in synthetic]
     paper_protocol = [protocol_row(n, "paper") for n in real]
-    datasets = []
-    for name in real:
-        t = get_task_spec(name)
-        ds = get_dataset(t.source)
-        datasets.append({"task": f"`{name}`", "dataset": ds.title, "paper": t.analog_of, "classes": len(t.classes)
-                         if t.kind == "multilabel_classification" else "mask", "split": describe_split(t.source),
-                         "notes": ds.notes, "obtain from": ds.obtain, "licence": ds.licence})
+    real_tasks = [{"task": f"`{n}`", "dataset": get_dataset(get_task_spec(n).source).title,
+                   "stands for": get_task_spec(n).analog_of, "classes": len(get_task_spec(n).classes)
+                   if get_task_spec(n).kind == "multilabel_classification" else "mask",
+                   "what it is": get_task_spec(n).description} for n in real]
+    datasets = [{"dataset": get_dataset(d).title, "tasks": ", ".join(f"`{n}`" for n in real
+                                                                     if get_task_spec(n).source == d),
+                 "split": describe_split(d), "obtain from": get_dataset(d).obtain, "licence": get_dataset(d).licence}
+                for d in dict.fromkeys(get_task_spec(n).source for n in real)]
     sections = [{"section": f"`{s}`", "title": get_section(s).title, "tasks": ", ".join(get_section(s).tasks),
                  "inits": ", ".join(get_section(s).inits), "archs": ", ".join(get_section(s).all_archs),
                  "fractions": ", ".join(f"{f:.0%}" for f in get_section(s).fractions),
@@ -194,7 +195,7 @@ def write_generated_pages(root: Path, profile: str) -> None:
     pages = {
         "tasks.md": pd.DataFrame(tasks), "protocol.md": pd.DataFrame(protocol), "inits.md": inits,
         "sections.md": pd.DataFrame(sections), "profiles.md": pd.DataFrame(profiles), "archs.md": pd.DataFrame(archs),
-        "ssl.md": pd.DataFrame(ssl), "datasets.md": pd.DataFrame(datasets),
+        "ssl.md": pd.DataFrame(ssl), "datasets.md": pd.DataFrame(datasets), "real_tasks.md": pd.DataFrame(real_tasks),
         "paper_protocol.md": pd.DataFrame(paper_protocol), "weights.md": pd.DataFrame(weights),
     }
     for name, df in pages.items():
