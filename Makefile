@@ -22,9 +22,17 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 book: install
 	$(BIN)/medbench book --profile $(PROFILE)
 
-# System packages the tests use: a real single-node Slurm (slurm-wlm, munge). Installed with apt-get on Debian when
-# missing and running as root (as CI does); elsewhere the Slurm test says why it is skipped.
+# System packages the tests use: a real single-node Slurm (slurm-wlm, munge) and Chromium (the browser test).
+# Installed with apt-get on Debian when missing and running as root (as CI does); elsewhere those tests say why
+# they are skipped.
 system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing chromium (apt-get) for the browser test"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null; }; \
+	  else echo "note: chromium is not installed and cannot be installed here: the browser test is skipped"; fi; \
+	fi
 	@if ! command -v sbatch >/dev/null 2>&1 || ! { command -v munged >/dev/null 2>&1 || [ -x /usr/sbin/munged ]; }; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
 	    echo "installing slurm-wlm and munge (apt-get) for the Slurm test"; \

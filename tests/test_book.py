@@ -8,8 +8,8 @@ from medbench_core.book import build_book
 pytestmark = [pytest.mark.slow, pytest.mark.book]
 
 
-def test_book_builds_from_smoke_results(book_copy, tmp_path, smoke_cache):
-    html = build_book("smoke", root=book_copy, results_dir=tmp_path / "results", cache_dir=smoke_cache)
+def test_book_builds_from_smoke_results(built_book, smoke_cache):
+    book_copy, html, results = built_book
     assert html == book_copy / "_build" / "html"
     assert 'url=book/intro.html' in (html / "index.html").read_text()
     intro = (html / "book" / "intro.html").read_text()
@@ -63,19 +63,19 @@ def test_book_builds_from_smoke_results(book_copy, tmp_path, smoke_cache):
     # a second build with nothing changed re-executes nothing; a change in the results store re-executes the section
     executed = sorted((book_copy / "book" / "executed").rglob("*.ipynb"))
     mtimes = {p: p.stat().st_mtime_ns for p in executed}
-    build_book("smoke", root=book_copy, results_dir=tmp_path / "results", cache_dir=smoke_cache)
+    build_book("smoke", root=book_copy, results_dir=results, cache_dir=smoke_cache)
     assert {p: p.stat().st_mtime_ns for p in executed} == mtimes  # nothing re-executed
     # runs another section adds to the shared store do not count; a change in this section's runs does
-    (tmp_path / "results" / "runs" / "0000000000000000.csv").write_text("")
-    build_book("smoke", root=book_copy, results_dir=tmp_path / "results", cache_dir=smoke_cache)
+    (results / "runs" / "0000000000000000.csv").write_text("")
+    build_book("smoke", root=book_copy, results_dir=results, cache_dir=smoke_cache)
     assert {p: p.stat().st_mtime_ns for p in executed} == mtimes
     from medbench_core import validate_section_params
 
     own = next(c for c in validate_section_params("domain-adaptation", profile="smoke").configs
                if c.init == "synth_chest")  # a run no other section shares
-    (tmp_path / "results" / "runs" / f"{own.config_hash()}.csv").unlink()
-    build_book("smoke", root=book_copy, results_dir=tmp_path / "results", cache_dir=smoke_cache,
+    (results / "runs" / f"{own.config_hash()}.csv").unlink()
+    build_book("smoke", root=book_copy, results_dir=results, cache_dir=smoke_cache,
                sections=["domain-adaptation"])
     section = book_copy / "book" / "executed" / "03_domain_adaptation.ipynb"
     assert section.stat().st_mtime_ns != mtimes[section]
-    assert (tmp_path / "results" / "runs" / f"{own.config_hash()}.csv").exists()  # trained again
+    assert (results / "runs" / f"{own.config_hash()}.csv").exists()  # trained again

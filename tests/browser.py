@@ -1,0 +1,103 @@
+"""A headless Chromium driven over the DevTools protocol (websocket-client): load a page, wait for MathJax, read
+what the reader would see, take a screenshot."""
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from urllib.request import urlopen
+
+import websocket
+
+CHROMIUM = next((c for c in ("chromium", "chromium-browser", "google-chrome") if shutil.which(c)), None)
+
+# what a page looks like to a reader, collected in the page itself
+INSPECT = r"""
+(async () => {
+  if (window.MathJax && MathJax.startup && MathJax.startup.promise) { await MathJax.startup.promise; }
+  await new Promise(r => setTimeout(r, 200));
+  const imgs = [...document.querySelectorAll('main img, article img, .bd-article img')].map(i => ({
+      src: i.getAttribute('src'), ok: i.complete && i.naturalWidth > 0 && i.naturalHeight > 0,
+      shown: i.getBoundingClientRect().width > 0}));
+  const tables = [...document.querySelectorAll('article table, main table')].map(t => t.rows.length);
+  const links = [...document.querySelectorAll('a[href]')].map(a => a.getAttribute('href'));
+  const body = document.querySelector('article') || document.body;
+  const text = body.innerText;
+  const rawTex = [...body.querySelectorAll('p, li, td, span.math, div.math')].filter(
+      e => !e.closest('pre, code, mjx-container') && /\\\(|\\\[|\$\$/.test(e.textContent)).length;
+  return JSON.stringify({title: document.title, url: location.href, imgs, tables, links, rawTex,
+                         math: document.querySelectorAll('mjx-container').length,
+                         mathErrors: document.querySelectorAll('mjx-merror').length,
+                         unresolved: (text.match(/\{glue:|\?\?\?|undefined label/g) || []).length});
+})()
+"""
+
+
+class Browser:
+    def __init__(self, profile_dir: Path):
+        self.proc = subprocess.Popen(
+            [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+             "--disable-component-update", "--no-first-run", "--remote-debugging-port=0",
+             f"--user-data-dir={profile_dir}", "--window-size=1280,1600", "about:blank"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = profile_dir / "DevToolsActivePort"
+        deadline = time.time() + 30
+        while not port_file.exists() or not port_file.read_text().strip():
+            if time.time() > deadline:
+                raise RuntimeError("chromium did not open its DevTools port")
+            time.sleep(0.1)
+        port = int(port_file.read_text().split()[0])
+        targets = json.load(urlopen(f"http://127.0.0.1:{port}/json/list"))
+        page = next(t for t in targets if t["type"] == "page")
+        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60)
+        self.msg_id = 0
+        self.call("Page.enable")
+
+    def call(self, method: str, **params):
+        self.msg_id += 1
+        self.ws.send(json.dumps({"id": self.msg_id, "method": method, "params": params}))
+        while True:
+            msg = json.loads(self.ws.recv())
+            if msg.get("id") == self.msg_id:
+                if "error" in msg:
+                    raise RuntimeError(f"{method}: {msg['error']}")
+                return msg.get("result", {})
+
+    def open(self, url: str, timeout: float = 30) -> None:
+        self.call("Page.navigate", url=url)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            state = self.call("Runtime.evaluate", expression="document.readyState", returnByValue=True)
+            if state["result"].get("value") == "complete":
+                return
+            time.sleep(0.1)
+        raise TimeoutError(f"{url} did not finish loading")
+
+    def inspect(self) -> dict:
+        out = self.call("Runtime.evaluate", expression=INSPECT, awaitPromise=True, returnByValue=True)
+        return json.loads(out["result"]["value"])
+
+    def screenshot(self, path: Path) -> None:
+        height = self.call("Runtime.evaluate", expression="document.documentElement.scrollHeight",
+                           returnByValue=True)["result"]["value"]
+        self.call("Emulation.setDeviceMetricsOverride", width=1280, height=min(int(height), 6000),
+                  deviceScaleFactor=1, mobile=False)
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
+        self.call("Emulation.clearDeviceMetricsOverride")
+
+    def close(self) -> None:
+        try:
+            self.ws.close()
+        finally:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+def new_browser() -> Browser:
+    return Browser(Path(tempfile.mkdtemp(prefix="mb-chromium-")))
