@@ -41,7 +41,16 @@ def test_book_builds_from_smoke_results(built_book, smoke_cache):
     assert all(t in summary for t in ("Fine-grained vs coarse-grained", "ConvNets vs vision transformers"))
     assert 'href="01_granularity.html"' in summary
 
+    # citations rendered by sphinxcontrib-bibtex, each linking to its entry; the glossary's terms are defined
+    refs = (html / "book" / "references.html").read_text()
+    assert "barlow twins: self-supervised learning via redundancy reduction" in refs.lower()
+    assert refs.count('role="doc-biblioentry"') == 25  # every entry of book/references.bib
+    assert 'href="references.html#' in (html / "book" / "intro.html").read_text()
+    glossary = (html / "book" / "glossary.html").read_text()
+    assert all(f'id="term-{t}"' in glossary for t in ("Fine-tuning", "Linear-probing", "AUC", "Dice"))
+
     methods = (html / "book" / "methods.html").read_text()
+    assert "[?]" not in methods and 'href="references.html#' in methods
     assert "syn_pxs" in methods and "synth_imagenet_chest" in methods  # generated from the registries
     # math renders offline: MathJax is served from the book itself, never a CDN
     scripts = re.findall(r'<script[^>]+src="([^"]*mathjax[^"]*)"', methods, flags=re.I)
