@@ -9,6 +9,7 @@
     medbench data fetch TASK [--profile colab]                      (MedMNIST+ only)
     medbench weights fetch KEY | import KEY FILE | forget KEY     (keys: medbench list models)
     medbench sweep SECTION --profile P --executor local|slurm [--status] [--retry-failed] [--wait]
+    medbench check FILE --section SECTION [--profile demo]
 """
 from __future__ import annotations
 
@@ -213,6 +214,14 @@ def _cmd_sweep(args) -> int:
     return 1 if (df["state"] == "failed").any() else 0
 
 
+def _cmd_check(args) -> int:
+    from .check import check_results
+
+    result = check_results(args.file, args.section, args.profile)
+    print(result)
+    return 0 if result.ok else 1
+
+
 def _cmd_book(args) -> int:
     from .book import build_book
 
@@ -320,6 +329,13 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--loader-workers", type=int, help="data-loader processes per run (default: none on a CPU, up "
                     "to 8 on a GPU); never changes results")
     sw.set_defaults(func=_cmd_sweep)
+
+    chk = sub.add_parser("check", help="is a results file (from `medbench results export`) complete and plausible "
+                         "for a section? For students and their teachers")
+    chk.add_argument("file")
+    chk.add_argument("--section", required=True, help="the section the file should hold, see `medbench list sections`")
+    chk.add_argument("--profile", default="demo", help="the profile it was run on (reference ranges: demo)")
+    chk.set_defaults(func=_cmd_check)
 
     book = sub.add_parser("book", parents=[common], help="execute every section, then build the book")
     book.add_argument("--force", action="store_true",
