@@ -182,3 +182,17 @@ def test_notebook_opened_from_notebooks_folder_uses_the_checkouts_store(book_cop
     assert (book_copy / "results" / "runs").is_dir() and not (book_copy / "notebooks" / "results").exists()
     values = glued(nbformat.read(out, as_version=4))
     assert values["summary_granularity"] == "not run"  # an empty store: nothing is trained here
+
+
+def test_every_section_ends_with_graded_exercises_and_hidden_solutions(repo_root):
+    import re
+
+    for path in sorted((repo_root / "notebooks").glob("0*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        last = nb.cells[-1]
+        assert last.cell_type == "markdown" and last.source.startswith("## Exercises"), path.name
+        exercises = re.findall(r"^\*\*(\d) (★+) ", last.source, flags=re.M)
+        assert 3 <= len(exercises) <= 5, path.name
+        assert {len(stars) for _, stars in exercises} >= {1, 2, 3}, path.name  # graded difficulty
+        solutions = re.findall(r"```\{admonition\} Solution\n:class: dropdown\n", last.source)
+        assert len(solutions) == len(exercises), path.name  # each with a worked solution behind a toggle
