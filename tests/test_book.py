@@ -49,6 +49,10 @@ def test_book_builds_from_smoke_results(built_book, smoke_cache):
     glossary = (html / "book" / "glossary.html").read_text()
     assert all(f'id="term-{t}"' in glossary for t in ("Fine-tuning", "Linear-probing", "AUC", "Dice"))
 
+    teacher = " ".join(re.sub(r"<[^>]+>", "", (html / "book" / "instructor.html").read_text()).split())
+    assert "A 90-minute lab" in teacher and "medbench check" in teacher and "9 min (empty cache)" in teacher
+    assert "_TIME" not in teacher  # every time on the page is a measured one
+
     methods = (html / "book" / "methods.html").read_text()
     assert "[?]" not in methods and 'href="references.html#' in methods
     assert "syn_pxs" in methods and "synth_imagenet_chest" in methods  # generated from the registries
