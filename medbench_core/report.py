@@ -503,6 +503,19 @@ def data_size_pairs(grid) -> list[tuple[str, str, str]]:
             for i in grid.inits]
 
 
+def key_figure(grid, df: pd.DataFrame):
+    """The figure a section's page shows for its claim (learning curves for data size, scores otherwise)."""
+    synthetic = is_synthetic(grid.tasks)
+    sec = grid.section
+    if sec.key == "data-size":
+        return plot_learning_curves(df, grid.groups, grid.tasks[0], title=sec.title, synthetic=synthetic)
+    return plot_section(df, grid.groups, grid.tasks, title=sec.title, synthetic=synthetic)
+
+
+PLAIN_WORDS = {"agrees": "the same answer comes out here", "does not agree": "a different answer comes out here",
+               "inconclusive": "the runs here cannot decide either way"}
+
+
 def section_verdict(grid, df: pd.DataFrame) -> Verdict:
     """The computed verdict of ``grid``'s section on its runs ``df`` (from ``load_grid_results``)."""
     sec = grid.section

@@ -40,6 +40,11 @@ def test_book_builds_from_smoke_results(built_book, smoke_cache):
     assert len(verdicts) == 5 and not any(v.startswith("not run") for v in verdicts), verdicts
     assert all(t in summary for t in ("Fine-grained vs coarse-grained", "ConvNets vs vision transformers"))
     assert 'href="01_granularity.html"' in summary
+    # the overview: each question in plain words with its section's key figure, computed from the store
+    assert "Overview: the five questions" in summary and "The key figure of each question" in summary
+    assert len(re.findall(r'<img [^>]*src="[^"]+\.png"', summary)) == 5
+    assert sum(summary.count(p) for p in ("the same answer comes out here", "a different answer comes out here",
+                                          "the runs here cannot decide")) == 5
 
     # citations rendered by sphinxcontrib-bibtex, each linking to its entry; the glossary's terms are defined
     refs = (html / "book" / "references.html").read_text()
