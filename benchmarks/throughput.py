@@ -35,7 +35,7 @@ from prepare_speedup import radiograph  # noqa: E402
 
 from medbench_core.data import BatchLoader, load_task_data  # noqa: E402
 from medbench_core.datasets import prepare  # noqa: E402
-from medbench_core.engine import Speed, _forward, resolve_device, resolve_speed  # noqa: E402
+from medbench_core.engine import Speed, _forward, resolve_device, resolve_speed, train_step  # noqa: E402
 from medbench_core.models import build_classifier  # noqa: E402
 from medbench_core.tasks import create_task  # noqa: E402
 
@@ -67,15 +67,17 @@ def _sync(device):
         torch.cuda.synchronize()
 
 
+def endless(batches):
+    """The loader's batches, epoch after epoch."""
+    while True:
+        yield from batches
+
+
 def time_loader(batches, steps: int, device) -> float:
     """Images per second of a loader alone (batches moved to the device)."""
-    n, t0, it = 0, time.perf_counter(), iter(batches)
+    n, t0, it = 0, time.perf_counter(), endless(batches)
     for _ in range(steps):
-        try:
-            x, _ = next(it)
-        except StopIteration:
-            it = iter(batches)
-            x, _ = next(it)
+        x, _ = next(it)
         x = x.to(device, non_blocking=True)
         n += len(x)
     _sync(device)
@@ -88,28 +90,16 @@ def time_training(model, batches, steps: int, device, speed: Speed, warmup: int 
     scaler = torch.amp.GradScaler(device.type) if speed.amp == torch.float16 else None
     fwd = torch.compile(model) if speed.compile else model
     model.train()
-    it, n, waited, t0 = iter(batches), 0, 0.0, None
+    it, n, waited, t0 = endless(batches), 0, 0.0, None
     for step in range(steps + warmup):
         if step == warmup:
             _sync(device)
             t0, n, waited = time.perf_counter(), 0, 0.0
         tw = time.perf_counter()
-        try:
-            x, y = next(it)
-        except StopIteration:
-            it = iter(batches)
-            x, y = next(it)
+        x, y = next(it)
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         waited += time.perf_counter() - tw
-        loss = torch.nn.functional.binary_cross_entropy_with_logits(_forward(fwd, x, speed), y)
-        opt.zero_grad(set_to_none=True)
-        if scaler:
-            scaler.scale(loss).backward()
-            scaler.step(opt)
-            scaler.update()
-        else:
-            loss.backward()
-            opt.step()
+        train_step(fwd, x, y, torch.nn.functional.binary_cross_entropy_with_logits, opt, speed=speed, scaler=scaler)
         n += len(x)
     _sync(device)
     total = time.perf_counter() - t0
@@ -120,13 +110,9 @@ def time_training(model, batches, steps: int, device, speed: Speed, warmup: int 
 def time_eval(model, batches, steps: int, device, speed: Speed) -> float:
     model.eval()
     fwd = torch.compile(model) if speed.compile else model
-    it, n, t0 = iter(batches), 0, time.perf_counter()
+    it, n, t0 = endless(batches), 0, time.perf_counter()
     for _ in range(steps):
-        try:
-            x, _ = next(it)
-        except StopIteration:
-            it = iter(batches)
-            x, _ = next(it)
+        x, _ = next(it)
         _forward(fwd, x.to(device, non_blocking=True), speed)
         n += len(x)
     _sync(device)

@@ -140,6 +140,21 @@ def _forward(model, x, speed: Speed):
         return model(x).float()  # losses and metrics in fp32
 
 
+def train_step(forward, x, y, loss_fn, optimizer, *, speed: Speed = Speed(), scaler=None) -> torch.Tensor:
+    """One optimisation step on a batch already on the device (autocast and loss scaling as ``speed`` says);
+    returns the loss."""
+    loss = loss_fn(_forward(forward, x, speed), y)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    return loss
+
+
 def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, device: torch.device, *, speed: Speed = Speed(),
                     forward=None, scaler=None) -> dict:
     """One pass over ``loader``; returns the mean training loss, images seen, seconds, and the seconds spent
@@ -156,15 +171,7 @@ def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, device: torch.
             break
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         waited += time.perf_counter() - t_wait
-        loss = loss_fn(_forward(forward, x, speed), y)
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        loss = train_step(forward, x, y, loss_fn, optimizer, speed=speed, scaler=scaler)
         total += float(loss.detach()) * len(x)
         count += len(x)
     return {"loss": total / max(count, 1), "images": count, "seconds": time.perf_counter() - t0,
