@@ -7,6 +7,7 @@ Swin from random weights without noticing.)
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -138,10 +139,50 @@ class LoadReport:
     loaded: int
     new_head: list[str] = field(default_factory=list)
     dropped_head: list[str] = field(default_factory=list)
+    resampled: list[str] = field(default_factory=list)  # position tables fitted to the model's image size
 
     def __str__(self) -> str:
-        return (f"loaded {self.loaded} backbone tensors; new head tensors: {self.new_head or 'none'}; "
-                f"checkpoint tensors not used (head, or stages deeper than the model): {self.dropped_head or 'none'}")
+        out = (f"loaded {self.loaded} backbone tensors; new head tensors: {self.new_head or 'none'}; "
+               f"checkpoint tensors not used (head, or stages deeper than the model): {self.dropped_head or 'none'}")
+        if self.resampled:
+            out += (f"; {len(self.resampled)} position tables resampled to this image size as timm does "
+                    f"({_fmt(self.resampled, 3)})")
+        return out
+
+
+_REL_TABLE = "relative_position_bias_table"
+
+
+def fit_position_tables(module: nn.Module, state: dict[str, torch.Tensor]) -> tuple[dict, list[str]]:
+    """``state`` with the position tables that depend on the image size resampled to ``module``'s, as timm does
+    when it loads weights at another resolution: Swin's relative-position bias tables (a smaller window at a small
+    image size) and a ViT's absolute position embedding (another token grid). Returns (state, resampled keys);
+    every other tensor is left as it is, so the audit still sees any other mismatch."""
+    from timm.layers import resample_abs_pos_embed
+    from timm.layers.pos_embed_rel import resize_rel_pos_bias_table
+
+    own = module.state_dict()
+    out, resampled = dict(state), []
+    for k, v in state.items():
+        if k not in own or tuple(v.shape) == tuple(own[k].shape):
+            continue
+        if k.endswith(_REL_TABLE):
+            owner = module.get_submodule(k[:-len(_REL_TABLE) - 1])
+            out[k] = resize_rel_pos_bias_table(v, new_window_size=owner.window_size, new_bias_shape=own[k].shape)
+        elif k.endswith("pos_embed") and v.dim() == 3:
+            parent = module.get_submodule(k[:-len("pos_embed")].rstrip(".")) if k != "pos_embed" else module
+            grid = getattr(getattr(parent, "patch_embed", None), "grid_size", None)
+            if grid is None:
+                continue
+            out[k] = resample_abs_pos_embed(v, new_size=list(grid),
+                                            num_prefix_tokens=getattr(parent, "num_prefix_tokens", 1))
+        else:
+            continue
+        if tuple(out[k].shape) == tuple(own[k].shape):
+            resampled.append(k)
+        else:
+            out[k] = v  # could not be fitted: the audit names it
+    return out, resampled
 
 
 def _fmt(keys, limit=8) -> str:
@@ -156,6 +197,8 @@ def load_backbone(module: nn.Module, state: dict[str, torch.Tensor], *, head_pre
 
     Keys starting with one of ``head_prefixes`` may be missing, extra or of another shape (a new task head); any
     other missing, unexpected or mis-shaped key raises ``CheckpointAuditError`` naming them, and nothing is loaded.
+    Position tables made for another image size are resampled first (``fit_position_tables``) and listed in the
+    report's ``resampled``.
 
     Example:
         >>> m = timm.create_model("test_resnet", num_classes=2)
@@ -164,6 +207,7 @@ def load_backbone(module: nn.Module, state: dict[str, torch.Tensor], *, head_pre
         90
     """
     is_head = lambda k: k.startswith(head_prefixes) if head_prefixes else False  # noqa: E731
+    state, resampled = fit_position_tables(module, state)
     own = module.state_dict()
     missing = [k for k in own if k not in state and not is_head(k)]
     unexpected = [k for k in state if k not in own and not is_head(k)]
@@ -187,12 +231,22 @@ def load_backbone(module: nn.Module, state: dict[str, torch.Tensor], *, head_pre
         loaded=sum(1 for k in to_load if not is_head(k)),
         new_head=[k for k in own if is_head(k) and k not in head_ok],
         dropped_head=[k for k in state if is_head(k) and k not in head_ok],
+        resampled=resampled,
     )
+
+
+@functools.lru_cache(maxsize=None)
+def _classifier_layout(arch: str) -> tuple[dict, tuple[str, ...]]:
+    """(pretrained config, state-dict keys) of ``arch``'s timm classifier, built once on the meta device (no
+    memory, no initialisation: a ConvNeXt-B costs milliseconds instead of seconds)."""
+    with torch.device("meta"):
+        model = build_classifier(arch, 1)
+    return dict(model.pretrained_cfg), tuple(model.state_dict().keys())
 
 
 def classifier_head_prefixes(arch: str) -> tuple[str, ...]:
     """Key prefixes of a timm model's classification head, from its pretrained config (e.g. ``('fc.',)``)."""
-    cfg = build_classifier(arch, 1).pretrained_cfg
+    cfg = _classifier_layout(arch)[0]
     heads = cfg.get("classifier", "fc")
     heads = heads if isinstance(heads, (tuple, list)) else (heads,)
     return tuple(f"{h}." for h in heads)
@@ -206,7 +260,7 @@ def encoder_key_map(arch: str, encoder_state_keys) -> tuple[dict[str, str], list
     place for]); the latter are the head (classifier, final pooling norm) and may be dropped.
     """
     children = {k[len("model."):].split(".")[0] for k in encoder_state_keys}
-    full = build_classifier(arch, 1).state_dict()
+    full = _classifier_layout(arch)[1]
     mapping, unused = {}, []
     for key in full:
         parts = key.split(".")

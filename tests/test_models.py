@@ -131,11 +131,36 @@ def test_architecture_classifies_segments_and_takes_its_pretrained_weights(arch,
             mb.create_model(arch, at("syn_pxs"))
 
 
-def test_swin_checkpoint_of_another_image_size_is_refused(tmp_path):
-    """Swin's relative-position tables depend on the window, hence on the image size: an audited load says so."""
+def test_swin_checkpoint_of_another_image_size_is_resampled_and_said(tmp_path):
+    """Swin's relative-position tables depend on the window, hence on the image size: an audited load resamples
+    them as timm does and its report names them."""
     from medbench_core.models import build_classifier
 
     ckpt = _save(tmp_path / "s.pt", build_classifier("mini_swin", 4, 32).state_dict(), arch="mini_swin")
-    t = mb.create_task("syn_txc", "demo")  # 48 px
+    t = mb.create_task("syn_txc", "demo")  # 48 px: window 3 instead of 2
+    report = mb.create_model("mini_swin", t, checkpoint=ckpt).load_report
+    assert len(report.resampled) == 4 and all(k.endswith("relative_position_bias_table") for k in report.resampled)
+
+
+def test_released_transformer_weights_load_at_a_smaller_image_size(tmp_path):
+    """Swin's window-7 relative-position tables and DeiT's 14x14 position embedding are resampled (as timm does)
+    when the profile's images are smaller than the release's 224 px; every other tensor is still audited."""
+    import timm
+
+    from medbench_core.models import CheckpointAuditError, create_model
+    from medbench_core.tasks import create_task
+
+    task = create_task("chestmnist", "colab")  # 64 px
+    for arch, name, n in (("swin_tiny", "swin_tiny_patch4_window7_224", 8), ("deit_tiny", "deit_tiny_patch16_224", 1)):
+        state = timm.create_model(name, num_classes=0).state_dict()
+        torch.save({"arch": arch, "state_dict": state}, tmp_path / f"{arch}.pt")
+        model = create_model(arch, task, checkpoint=tmp_path / f"{arch}.pt")
+        assert len(model.load_report.resampled) == n and "resampled" in str(model.load_report), arch
+        assert model(torch.zeros(2, 3, 64, 64)).shape == (2, len(task.classes))
+        kept = next(k for k in state if k.endswith("qkv.weight"))
+        assert torch.equal(model.state_dict()[kept], state[kept])  # the rest is the release's, unchanged
+    bad = dict(state)
+    bad["blocks.0.attn.qkv.weight"] = bad["blocks.0.attn.qkv.weight"][:10]  # not a position table: still refused
+    torch.save({"arch": "deit_tiny", "state_dict": bad}, tmp_path / "bad.pt")
     with pytest.raises(CheckpointAuditError, match="another shape"):
-        mb.create_model("mini_swin", t, checkpoint=ckpt)
+        create_model("deit_tiny", task, checkpoint=tmp_path / "bad.pt")
