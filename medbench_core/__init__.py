@@ -12,8 +12,8 @@ except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+source"
 
 _EXPORTS = {
-    "experiments": ("get_section", "list_sections", "load_grid_results", "make_run_config", "run_grid", "run_one",
-                    "validate_section_params"),
+    "experiments": ("make_run_config", "run_grid", "run_one"),
+    "sections": ("get_section", "list_sections", "load_grid_results", "section_page", "validate_section_params"),
     "data": ("fraction_manifest", "write_fraction_manifest"),
     "models": ("CheckpointAuditError", "create_model", "get_arch", "list_archs", "load_backbone"),
     "pretrain": ("get_init", "get_init_checkpoint", "list_inits"),

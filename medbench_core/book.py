@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pandas as pd
 
-from .data import require_prepared
-from .experiments import get_section, list_sections, validate_section_params
+from .inputs import check_inputs
 from .models import get_arch, list_archs
-from .pretrain import describe_inits, require_weights
+from .paths import find_root  # noqa: F401 (re-exported: medbench_core.book.find_root)
+from .pretrain import describe_inits
 from .profiles import get_profile, list_profiles
-from .reported import QUESTIONS
 from .results import ResultsStore
+from .sections import get_section, list_sections, validate_section_params
 from .ssl import get_ssl_method, list_ssl_methods
 from .stats import ALPHA
 from .datasets import get_dataset
@@ -29,23 +29,16 @@ from .tasks import create_task, get_task_spec, list_tasks
 log = logging.getLogger("medbench")
 
 
-def find_root(start: str | os.PathLike | None = None) -> Path:
-    """The medbench checkout holding ``_toc.yml`` and ``notebooks/`` (searched upwards from ``start``)."""
-    here = Path(start or Path.cwd()).resolve()
-    for d in (here, *here.parents):
-        if (d / "_toc.yml").exists() and (d / "notebooks").is_dir():
-            return d
-    raise FileNotFoundError(
-        f"no medbench checkout found at or above {here}: `medbench run` and `medbench book` need the repository "
-        "(its notebooks/ and _toc.yml). Run them from a clone, or pass --root.")
-
-
 def notebook_fingerprint(source: str | os.PathLike, parameters: dict, results_dir: str | os.PathLike | None,
-                         runs=None) -> str:
-    """What an executed notebook depends on: its source, its parameters, medbench's code and data files, and the
+                         runs=None, depends=()) -> str:
+    """What an executed notebook depends on: its source, its parameters, medbench's code and data files, the
     runs in the results store (if it reads one): those of ``runs`` (config hashes) that are stored, or every stored
-    run when ``runs`` is None. Runs that other sections add to a shared store do not count."""
+    run when ``runs`` is None (runs that other sections add to a shared store do not count), and the files in
+    ``depends`` (e.g. the executed section notebooks the summary reads)."""
     h = hashlib.sha256()
+    for f in depends:
+        f = Path(f)
+        h.update(f.name.encode() + (f.read_bytes() if f.is_file() else b"<absent>"))
     h.update(Path(source).read_bytes())
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
     pkg = Path(__file__).resolve().parent
@@ -72,7 +65,8 @@ def _stored_fingerprint(path: Path) -> str | None:
 
 def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cwd: str | os.PathLike,
                      parameters: dict | None = None, log_output: bool = False,
-                     results_dir: str | os.PathLike | None = None, runs=None, force: bool = False) -> Path:
+                     results_dir: str | os.PathLike | None = None, runs=None, depends=(),
+                     force: bool = False) -> Path:
     """Run ``source`` through papermill and write the executed copy to ``output`` atomically: a failed run leaves
     the previous copy in place and keeps the failed one next to it as ``*.failed.ipynb``.
 
@@ -82,7 +76,7 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cw
     output = Path(output)
     parameters = parameters or {}
     if not force and output.exists() and \
-            _stored_fingerprint(output) == notebook_fingerprint(source, parameters, results_dir, runs):
+            _stored_fingerprint(output) == notebook_fingerprint(source, parameters, results_dir, runs, depends):
         log.info("%s is up to date (nothing it depends on changed)", output)
         return output
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -98,9 +92,11 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cw
             log.error("the executed notebook with the error is kept at %s", failed)
         raise
     nb = json.loads(tmp.read_text())
-    nb["metadata"]["medbench"] = {"fingerprint": notebook_fingerprint(source, parameters, results_dir, runs)}
+    nb["metadata"]["medbench"] = {"fingerprint": notebook_fingerprint(source, parameters, results_dir, runs,
+                                                                      depends)}
     tmp.write_text(json.dumps(nb, indent=1))
     os.replace(tmp, output)
+    output.with_name(f"{output.stem}.failed.ipynb").unlink(missing_ok=True)  # an earlier failure is now stale
     log.info("executed %s in %.0f s -> %s", Path(source).name, time.perf_counter() - t0, output)
     return output
 
@@ -116,12 +112,11 @@ def execute_section(section: str, *, profile: str, output: str | os.PathLike, ro
     grid = validate_section_params(section, profile=profile, tasks=params.get("tasks"), inits=params.get("inits"),
                                    arch=params.get("arch"), archs=params.get("archs"),
                                    fractions=params.get("fractions"), num_seeds=params.get("num_seeds"),
-                                   device=params.get("device", "auto"))
+                                   device=params.get("device", "auto"), protocol=params.get("protocol"))
     params["results_dir"] = str(Path(results_dir or root / "results").resolve())
     store = ResultsStore(params["results_dir"]) if Path(params["results_dir"]).is_dir() else None
-    todo = dict.fromkeys(c.task for c in grid.configs if not (store and store.has(c.config_hash())))
-    require_prepared([create_task(t, profile) for t in todo], cache_dir)  # real data missing: stop before papermill
-    require_weights([(c.arch, c.init) for c in grid.configs if not (store and store.has(c.config_hash()))], cache_dir)
+    # real data or weights missing: stop before papermill, with one list of what to do
+    check_inputs([c for c in grid.configs if not (store and store.has(c.config_hash()))], cache_dir)
     if cache_dir is not None:
         params["cache_dir"] = str(Path(cache_dir).resolve())
     return execute_notebook(root / "notebooks" / sec.notebook, output, cwd=root, parameters=params,
@@ -201,47 +196,89 @@ def write_generated_pages(root: Path, profile: str) -> None:
     for name, df in pages.items():
         (out / name).write_text(_md_table(df))
     (out / "stats.md").write_text(
-        f"Significance level {ALPHA}; sample standard deviation (ddof = 1); Student's independent two-sample t-test "
-        "(pooled variance, two-sided).\n")
+        f"Significance level {ALPHA} everywhere: a difference is significant when p < {ALPHA}. Sample standard "
+        "deviation (ddof = 1); Student's independent two-sample t-test (pooled variance, two-sided).\n")
+    from . import papers, report
+
+    (out / "verdicts.md").write_text(
+        "Our runs answer each claim with one of three words, computed by the section's rule:\n\n"
+        + "".join(f"- **{k}**: {v}.\n" for k, v in report.OUTCOMES.items())
+        + "\nThe papers' own printed numbers are checked against their claims with three other words, so that "
+          "the two are never confused:\n\n"
+        + "".join(f"- **{k}**: {v}.\n" for k, v in papers.FLAGS.items()))
     (out / "build_info.json").write_text(json.dumps({"profile": profile}))
 
 
 def build_book(profile: str = "demo", *, root: str | os.PathLike | None = None,
                results_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-               sections=None, output_dir: str | os.PathLike | None = None, log_output: bool = False,
-               force: bool = False) -> Path:
+               sections=None, section_parameters: dict | None = None, output_dir: str | os.PathLike | None = None,
+               log_output: bool = False, force: bool = False, render: bool = True, papers: bool = True) -> Path:
     """Execute every section notebook on ``profile`` (training only what the results store lacks) and the summary
-    page (which only reads the store), write the generated pages, then build the HTML book with Jupyter Book 1.x.
-    Returns the ``html`` folder.
+    page (which only reads the store), write the generated pages, then build the HTML book with Jupyter Book 1.x
+    (unless ``render`` is false). ``papers``: also execute the pages of the papers' own numbers (which do not depend
+    on the profile). Returns the ``html`` folder.
 
-    Executed notebooks whose inputs did not change are reused (see ``execute_notebook``); ``force`` re-executes."""
+    ``section_parameters`` maps a section to the notebook parameters it runs with (e.g. ``{"data-size":
+    {"fractions": [0.1, 1.0]}}``); the summary reads the same grids. A section whose notebook fails does not stop
+    the others: its page shows the error, the summary says in which cell it failed, and the build raises at the
+    end, naming it. Executed notebooks whose inputs did not change are reused (see ``execute_notebook``);
+    ``force`` re-executes."""
     root = find_root(root)
     get_profile(profile)
+    executed = root / "book" / "executed"
+    section_parameters = {k: dict(v) for k, v in (section_parameters or {}).items()}
+    failed = []
     for s in sections or list_sections():
         sec = get_section(s)
-        execute_section(s, profile=profile, output=root / "book" / "executed" / sec.notebook, root=root,
-                        results_dir=results_dir, cache_dir=cache_dir, parameters={"progress": False},
-                        log_output=log_output, force=force)
+        out = executed / sec.notebook
+        try:
+            execute_section(s, profile=profile, output=out, root=root, results_dir=results_dir,
+                            cache_dir=cache_dir, parameters={"progress": False, **section_parameters.get(s, {})},
+                            log_output=log_output, force=force)
+        except Exception as e:  # noqa: BLE001 - papermill's error: shown on the page and in the summary
+            failed_copy = out.with_name(f"{out.stem}.failed.ipynb")
+            if not failed_copy.is_file():
+                raise  # stopped before papermill (a name, data or weights): nothing to show
+            shutil.copyfile(failed_copy, out)  # the page shows the error; without a fingerprint it runs again
+            os.utime(failed_copy)  # newer than the page: the summary reads it as failed
+            failed.append(f"{s} ({type(e).__name__})")
     results = str(Path(results_dir or root / "results").resolve())
-    every_run = [h for s in list_sections() for h in validate_section_params(s, profile=profile).hashes]
-    execute_notebook(root / "notebooks" / "summary.ipynb", root / "book" / "executed" / "summary.ipynb", cwd=root,
-                     parameters={"profile": profile, "results_dir": results}, results_dir=results, runs=every_run,
-                     log_output=log_output, force=force)
-    for key in QUESTIONS:  # the papers' own numbers: no training, a few seconds each
-        execute_notebook(root / "notebooks" / "reported" / f"{key}.ipynb",
-                         root / "book" / "executed" / "reported" / f"{key}.ipynb", cwd=root, force=force)
+    every_run = [h for s in list_sections()
+                 for h in validate_section_params(s, profile=profile, **_grid_args(section_parameters.get(s, {})))
+                 .hashes]
+    depends = [p for s in list_sections() for p in (executed / get_section(s).notebook,
+                                                    executed / get_section(s).notebook.replace(".ipynb",
+                                                                                               ".failed.ipynb"))]
+    execute_notebook(root / "notebooks" / "summary.ipynb", executed / "summary.ipynb", cwd=root,
+                     parameters={"profile": profile, "results_dir": results, "executed_dir": str(executed),
+                                 "section_parameters": section_parameters},
+                     results_dir=results, runs=every_run, depends=depends, log_output=log_output, force=force)
+    for key in list_sections() if papers else ():  # the papers' own numbers: no training, a few seconds each
+        execute_notebook(root / "notebooks" / "reported" / f"{key}.ipynb", executed / "reported" / f"{key}.ipynb",
+                         cwd=root, force=force)
     write_generated_pages(root, profile)
-    jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
-    if jb is None:
-        raise RuntimeError("jupyter-book is not installed: `pip install 'jupyter-book>=1.0.4,<2'` "
-                           "(or `make book`, which installs everything)")
-    cmd = [jb, "build", str(root)]
-    if output_dir is not None:
-        cmd += ["--path-output", str(output_dir)]
-    t0 = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"jupyter-book build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
     html = Path(output_dir or root) / "_build" / "html"
-    log.info("built the book in %.0f s -> %s", time.perf_counter() - t0, html / "index.html")
+    if render:
+        jb = shutil.which("jupyter-book", path=str(Path(sys.executable).parent)) or shutil.which("jupyter-book")
+        if jb is None:
+            raise RuntimeError("jupyter-book is not installed: `pip install 'jupyter-book>=1.0.4,<2'` "
+                               "(or `make book`, which installs everything)")
+        cmd = [jb, "build", str(root)]
+        if output_dir is not None:
+            cmd += ["--path-output", str(output_dir)]
+        t0 = time.perf_counter()
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"jupyter-book build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        log.info("built the book in %.0f s -> %s", time.perf_counter() - t0, html / "index.html")
+    if failed:
+        raise RuntimeError(f"section notebooks failed: {', '.join(failed)}; their pages show the error "
+                           f"({executed})")
     return html
+
+
+def _grid_args(params: dict) -> dict:
+    """The notebook parameters that shape a section's grid (``validate_section_params`` keywords)."""
+    from .sections.grid import GRID_PARAMS
+
+    return {k: v for k, v in params.items() if k in GRID_PARAMS}

@@ -43,12 +43,12 @@ def _run_name(r) -> str:
 
 def check_results(path: str | Path, section: str, profile: str = "demo") -> CheckResult:
     """Check the results file ``path`` against ``section`` on ``profile``; never raises for a bad file."""
-    from .experiments import validate_section_params
+    from .sections import known_names, validate_section_params
     from .results import ResultsImportError, read_results_file
 
     res = CheckResult()
     try:
-        runs = read_results_file(path)
+        runs = read_results_file(path, known=known_names())
     except (ResultsImportError, FileNotFoundError) as e:
         res.ok = False
         res.problems.append(f"the file cannot be read as medbench results: {e}. Write it with "

@@ -2,7 +2,7 @@
 
     medbench list tasks|inits|sections|profiles|archs
     medbench run SECTION --profile smoke|demo [--tasks ...] [--inits ...] [--arch A | --archs ...]
-                 [--fractions ...] [--seeds N] [--device D]
+                 [--fractions ...] [--seeds N] [--device D] [--set FIELD=VALUE ...]
     medbench book [--profile demo] [--force]
     medbench results import|export FILE [--results-dir DIR]
     medbench data check|prepare TASK --root PATH [--profile paper] [--size N]
@@ -27,6 +27,19 @@ def _csv(value: str) -> list[str]:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
+def _setting(value: str) -> tuple[str, object]:
+    """``FIELD=VALUE`` of a protocol field; the value is read as an int, a float, or else kept as text."""
+    if "=" not in value:
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE such as max_epochs=1; got {value!r}")
+    key, raw = (v.strip() for v in value.split("=", 1))
+    for cast in (int, float):
+        try:
+            return key, cast(raw)
+        except ValueError:
+            pass
+    return key, raw
+
+
 def _floats(value: str) -> list[float]:
     try:
         return [float(v) for v in _csv(value)]
@@ -37,7 +50,7 @@ def _floats(value: str) -> list[float]:
 def _cmd_list(args) -> int:
     import pandas as pd
 
-    from .experiments import get_section, list_sections
+    from .sections import get_section, list_sections
     from .models import get_arch, list_archs
     from .pretrain import get_init, list_inits
     from .profiles import get_profile, list_profiles
@@ -83,8 +96,9 @@ def _cmd_list(args) -> int:
 
 
 def _cmd_run(args) -> int:
-    from .book import execute_section, find_root
-    from .experiments import get_section
+    from .book import execute_section
+    from .paths import find_root
+    from .sections import get_section
 
     root = find_root(args.root)
     sec = get_section(args.section)
@@ -92,6 +106,8 @@ def _cmd_run(args) -> int:
     for key in ("tasks", "inits", "arch", "archs", "fractions", "num_seeds", "device"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
+    if args.set:
+        params["protocol"] = dict(args.set)
     results = Path(args.results_dir) if args.results_dir else root / "results"
     for task, data_root in _data_roots(args.data_root, params.get("tasks")):
         _prepare(task, data_root, args)
@@ -183,14 +199,14 @@ def _cmd_weights(args) -> int:
 
 def _cmd_sweep(args) -> int:
     from . import sweep
-    from .book import find_root
-    from .experiments import validate_section_params
+    from .paths import find_root
+    from .sections import validate_section_params
 
     speed = {k: v for k, v in (("amp", args.amp), ("channels_last", args.channels_last),
                                 ("compile", args.compile or None), ("workers", args.loader_workers)) if v is not None}
     grid = validate_section_params(args.section, profile=args.profile, tasks=args.tasks, inits=args.inits,
                                    arch=args.arch, archs=args.archs, fractions=args.fractions,
-                                   num_seeds=args.num_seeds, speed=speed)
+                                   num_seeds=args.num_seeds, speed=speed, protocol=dict(args.set or []))
     results = Path(args.results_dir) if args.results_dir else find_root(args.root) / "results"
     if not args.status:
         for task, data_root in _data_roots(args.data_root, args.tasks):
@@ -232,12 +248,13 @@ def _cmd_book(args) -> int:
 
 
 def _cmd_results(args) -> int:
-    from .book import find_root
+    from .paths import find_root
     from .results import ResultsStore, export_results, import_results
+    from .sections import known_names
 
     results = Path(args.results_dir) if args.results_dir else find_root(args.root) / "results"
     if args.action == "import":
-        out = import_results(args.file, results)
+        out = import_results(args.file, results, known=known_names())
         print(f"imported {out['imported']} runs ({out['rows']} rows) into {results}; "
               f"{out['already_present']} were already there")
     else:
@@ -274,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
                      "0.1,0.5,1 (default: the section's)")
     run.add_argument("--seeds", dest="num_seeds", type=int, help="runs per (task, init) (default: the profile's)")
     run.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
+    run.add_argument("--set", action="append", type=_setting, metavar="FIELD=VALUE",
+                     help="change a protocol field of every run, e.g. --set max_epochs=1 (part of each run's hash); "
+                     "repeatable")
     run.add_argument("--output", help="where to write the executed notebook")
     run.add_argument("--data-root", action="append", metavar="[TASK=]PATH",
                      help="a real dataset's folder: prepared (once) before the section runs; repeatable")
@@ -321,6 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--archs", type=_csv)
     sw.add_argument("--fractions", type=_floats)
     sw.add_argument("--seeds", dest="num_seeds", type=int)
+    sw.add_argument("--set", action="append", type=_setting, metavar="FIELD=VALUE",
+                    help="change a protocol field of every run (part of each run's hash); repeatable")
     sw.add_argument("--data-root", action="append", metavar="[TASK=]PATH")
     sw.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], help="mixed precision (default auto: bf16 or "
                     "fp16 on a GPU, off on a CPU); part of the run's hash when set")

@@ -17,20 +17,10 @@ import numpy as np
 import torch
 
 from . import synthetic
-from .paths import get_cache_dir
+from .paths import atomic_save_npz, get_cache_dir  # noqa: F401 (atomic_save_npz re-exported)
 from .tasks import CLASSIFICATION, IGNORE, TaskSpec
 
 SPLITS = ("train", "val", "test")
-
-
-def atomic_save_npz(path: Path, **arrays: np.ndarray) -> None:
-    """Write ``path`` so that it either holds all arrays or does not exist (write to a temp file, then rename)."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def _cached(cache: Path, kind: str, params: dict, make) -> dict[str, np.ndarray]:

@@ -15,6 +15,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .metrics import dice_per_case, mean_auc
+from .paths import progress_enabled  # noqa: F401 (re-exported)
 from .tasks import CLASSIFICATION, IGNORE, TaskSpec
 
 
@@ -74,13 +75,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     torch.backends.cudnn.deterministic = True
     torch.backends.cudnn.benchmark = False
-
-
-def progress_enabled(progress: bool | None) -> bool:
-    """Progress bars show unless disabled here or by ``MEDBENCH_PROGRESS=0`` (the test suite sets it)."""
-    if progress is not None:
-        return progress
-    return os.environ.get("MEDBENCH_PROGRESS", "1") != "0"
 
 
 def _valid(target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

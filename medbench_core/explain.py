@@ -17,6 +17,7 @@ from .data import BatchLoader, load_task_data
 from .models import create_model, read_checkpoint
 from .pretrain import get_init, init_normalisation
 from .results import ResultsStore
+from .inputs import task_of
 from .tasks import CLASSIFICATION, create_task
 
 
@@ -55,10 +56,10 @@ def attended_area(cams: torch.Tensor, threshold: float = 0.5) -> np.ndarray:
     return (cams >= threshold).flatten(1).float().mean(1).numpy()
 
 
-def _model_for_run(store: ResultsStore, config: dict):
-    task = create_task(config["task"], config["profile"])
-    model = create_model(config["arch"], task)
-    model.load_state_dict(read_checkpoint(store.checkpoint_path(config["config_hash"]), arch=config["arch"]))
+def _model_for_run(store: ResultsStore, cfg):
+    task = task_of(cfg)
+    model = create_model(cfg.arch, task)
+    model.load_state_dict(read_checkpoint(store.checkpoint_path(cfg.config_hash()), arch=cfg.arch))
     return model.eval(), task
 
 
@@ -79,7 +80,7 @@ def attention_by_run(grid, results_dir, *, task: str, n_images: int = 64, cache_
         if not store.checkpoint_path(h).exists():
             missing += 1
             continue
-        model, spec = _model_for_run(store, store.config(h))
+        model, spec = _model_for_run(store, cfg)
         if test is None:
             test = load_task_data(spec, cache_dir)["test"]
         norm = init_normalisation(cfg.init, cfg.arch)
@@ -96,11 +97,11 @@ def plot_cams(grid, results_dir, *, task: str, inits, seed: int = 0, n_images: i
     """The same test images (positives first) with the Grad-CAM of each init's fine-tuned model (one seed),
     contour at half the maximum: the region counted by ``attended_area``."""
     store = ResultsStore(results_dir)
-    spec = create_task(task, grid.profile)
+    cfgs = {c.init: c for c in grid.configs if c.task == task and c.seed == seed}
+    spec = task_of(next(iter(cfgs.values())))
     test = load_task_data(spec, cache_dir)["test"]
     pos = np.flatnonzero(test.targets[:, 0] == 1)[:n_images]
     subset = type(test)(test.images[pos], test.targets[pos])
-    cfgs = {c.init: c for c in grid.configs if c.task == task and c.seed == seed}
     fig, axes = plt.subplots(len(inits), len(pos), figsize=(1.7 * len(pos) + 1.2, 1.8 * len(inits)), dpi=120,
                              squeeze=False)
     for row, init in zip(axes, inits):
@@ -110,7 +111,7 @@ def plot_cams(grid, results_dir, *, task: str, inits, seed: int = 0, n_images: i
                 ax.axis("off")
             row[0].set_title(f"{init}: no checkpoint stored", fontsize=8)
             continue
-        model, _ = _model_for_run(store, store.config(h))
+        model, _ = _model_for_run(store, cfgs[init])
         mean, std = init_normalisation(init, cfgs[init].arch)
         cams = grad_cam(model, next(iter(BatchLoader(subset, n_images, train=False, mean=mean, std=std)))[0])
         area = attended_area(cams)

@@ -16,3 +16,43 @@ def get_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 def offline() -> bool:
     """True when this session must not download (``MEDBENCH_OFFLINE`` or ``HF_HUB_OFFLINE`` set to anything but 0)."""
     return any(os.environ.get(v, "").strip() not in ("", "0") for v in ("MEDBENCH_OFFLINE", "HF_HUB_OFFLINE"))
+
+
+def progress_enabled(progress: bool | None) -> bool:
+    """Progress bars show unless disabled here or by ``MEDBENCH_PROGRESS=0`` (the test suite sets it)."""
+    if progress is not None:
+        return progress
+    return os.environ.get("MEDBENCH_PROGRESS", "1") != "0"
+
+
+def find_root(start: str | os.PathLike | None = None) -> Path:
+    """The medbench checkout holding ``_toc.yml`` and ``notebooks/`` (searched upwards from ``start``)."""
+    here = Path(start or Path.cwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "_toc.yml").exists() and (d / "notebooks").is_dir():
+            return d
+    raise FileNotFoundError(
+        f"no medbench checkout found at or above {here}: `medbench run` and `medbench book` need the repository "
+        "(its notebooks/ and _toc.yml). Run them from a clone, or pass --root.")
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` so that it either holds ``data`` or keeps its old content (temp file, fsync, rename)."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def atomic_save_npz(path: Path, **arrays) -> None:
+    """Write ``path`` so that it either holds all arrays or does not exist (write to a temp file, then rename)."""
+    import numpy as np
+
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)

@@ -254,10 +254,28 @@ def get_init_checkpoint(init: str, arch: str, profile: str, *, cache_dir=None, d
     return path
 
 
+def find_init_checkpoint(init: str, arch: str, profile: str, *, cache_dir=None) -> Path | None:
+    """The cached checkpoint of ``init`` for ``arch``, or ``None`` when there is none (scratch, or not made or
+    imported on this machine). Never trains and never downloads: for readers of the caches, such as the report."""
+    if get_init(init).weights:
+        from .zoo import converted_path
+
+        path = converted_path(zoo_key(init, arch), cache_dir)
+        return path if path.is_file() else None
+    chain = stage_configs(init, arch, profile)
+    if not chain:
+        return None
+    path = _stage_path(chain[-1], cache_dir)
+    return path if path.is_file() else None
+
+
+def _stage_path(cfg: StageConfig, cache_dir) -> Path:
+    return get_cache_dir(cache_dir) / "pretrain" / f"{cfg.source.replace(':', '-')}-{cfg.arch}-{cfg.config_hash()}.pt"
+
+
 def _run_stage(cfg: StageConfig, parent_path: Path | None, *, cache_dir, device, progress) -> Path:
-    cache = get_cache_dir(cache_dir) / "pretrain"
-    cache.mkdir(parents=True, exist_ok=True)
-    path = cache / f"{cfg.source.replace(':', '-')}-{cfg.arch}-{cfg.config_hash()}.pt"
+    path = _stage_path(cfg, cache_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         return path
     t0 = time.perf_counter()
@@ -360,8 +378,12 @@ def _pretrain_score(model, loader, multilabel: bool, dev) -> float:
 
 
 def checkpoint_meta(path: str | Path) -> dict:
-    """Provenance of a pre-training checkpoint: its stage config, history and final validation score."""
-    return json.loads(torch.load(path, map_location="cpu", weights_only=True)["meta_json"])
+    """Provenance of a cached initialisation: for a pre-training stage its config, history and final validation
+    score; for imported real weights their key, source sha256, converter and audited tensor count."""
+    ck = torch.load(path, map_location="cpu", weights_only=True)
+    if "meta_json" in ck:
+        return json.loads(ck["meta_json"])
+    return {k: v for k, v in ck.items() if k != "state_dict"}
 
 
 def describe_inits(arch: str, profile: str) -> list[dict]:
@@ -380,5 +402,6 @@ def describe_inits(arch: str, profile: str) -> list[dict]:
 
 
 __all__ = ["InitSpec", "StageConfig", "list_inits", "get_init", "stage_configs", "get_init_checkpoint",
+           "find_init_checkpoint",
            "init_fingerprint", "checkpoint_meta", "describe_inits", "zoo_key", "init_normalisation",
            "is_self_supervised", "reported_name", "require_weights"]

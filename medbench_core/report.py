@@ -1,4 +1,9 @@
-"""Tables, figures and verdicts for the book, computed from the results store (never typed by hand)."""
+"""Tables, figures and verdicts of our runs, computed from the results store (never typed by hand).
+
+Shared by every section; what is particular to one section (which groups it compares, its verdict rule, its
+headlines) lives in its plug-in in ``medbench_core.sections``. Nothing here trains or pre-trains: the report only
+reads the store and the caches.
+"""
 from __future__ import annotations
 
 import html
@@ -9,16 +14,14 @@ from dataclasses import dataclass
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
-import torch
 import seaborn as sns
 
-from . import reported
-from .reported import _CSS as _TABLE_CSS
-from .reported import Table
+from . import papers
 from .models import get_arch
-from .pretrain import get_init, is_self_supervised, reported_name
-from .stats import compare_groups, significance_mark, ttest
-from .tasks import CLASSIFICATION, get_task_spec
+from .pretrain import get_init
+from .stats import ALPHA, compare_groups, is_significant, significance_mark, ttest
+from .tables import Table, frame_table, wrap
+from .tasks import get_task_spec
 
 MAIN_METRICS = ("mean_auc", "dice")
 
@@ -67,11 +70,11 @@ def _fmt(mean: float, std: float) -> str:
     return f"{mean:.2f} ± {std:.2f}" if not math.isnan(std) else f"{mean:.2f}"
 
 
-def paper_table(summary: pd.DataFrame, groups, tasks, *, baseline: str, caption: str, fraction: float = 1.0,
-                row_title: str = "Initialisation") -> Table:
+def scores_table(summary: pd.DataFrame, groups, tasks, *, baseline: str, caption: str, fraction: float = 1.0,
+                 row_title: str = "Initialisation") -> Table:
     """Groups x tasks, mean ± std in percent, in the papers' layout: best in bold, runs not significantly different
-    from the best highlighted (p > 0.05), and marks (n.s., *, **, ***) against ``baseline``. Cells without runs
-    (e.g. a plain ViT on segmentation) show "–"."""
+    from the best highlighted, and marks (n.s., *, **, ***) against ``baseline``. Cells without runs (e.g. a plain
+    ViT on segmentation) show "–"."""
     s = summary[summary["fraction"] == fraction].set_index(["group", "task"])
     labels = [group_label(g) for g in groups]
     names = [get_task_spec(t).display_name for t in tasks]
@@ -99,11 +102,11 @@ def paper_table(summary: pd.DataFrame, groups, tasks, *, baseline: str, caption:
     head = "".join(f"<th>{html.escape(get_task_spec(t).display_name)}<br><small>{get_task_spec(t).metric_label}"
                    f"</small></th>" for t in tasks)
     legend = (f"{html.escape(caption)} Bold: best mean. Highlighted: not significantly different from the best "
-              f"(independent two-sample t-test, p &gt; 0.05). Marks against {html.escape(group_label(baseline))}: "
+              f"(independent two-sample t-test, p ≥ {ALPHA}). Marks against {html.escape(group_label(baseline))}: "
               "n.s. p ≥ 0.05, * p &lt; 0.05, ** p &lt; 0.01, *** p &lt; 0.0001. Mean ± sample std over seeds.")
-    table = (f'{_TABLE_CSS}<table class="mb-table"><caption>{legend}</caption><thead><tr><th>{row_title}</th>'
+    table = (f'<table class="mb-table"><caption>{legend}</caption><thead><tr><th>{row_title}</th>'
              f"{head}</tr></thead><tbody>{''.join(rows_html)}</tbody></table>")
-    return Table(text, table)
+    return Table(text, wrap(table))
 
 
 def pair_differences(df: pd.DataFrame, pairs, task: str, split: str = "test") -> pd.DataFrame:
@@ -157,14 +160,14 @@ def fraction_table(summary: pd.DataFrame, groups, task: str, *, caption: str, di
                              + "".join(f"<td>{html.escape(v)}</td>" for v in vals) + "</tr>")
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     legend = (f"{html.escape(caption)} Columns: share of the training split (labelled images). Bold: best mean per "
-              "column; highlighted: not significantly different from it (p &gt; 0.05). Difference rows: points, "
+              f"column; highlighted: not significantly different from it (p ≥ {ALPHA}). Difference rows: points, "
               "with the t-test mark (n.s., *, **, ***).")
-    table = (f'{_TABLE_CSS}<table class="mb-table"><caption>{legend}</caption><thead><tr><th>Model</th>{head}'
+    table = (f'<table class="mb-table"><caption>{legend}</caption><thead><tr><th>Model</th>{head}'
              f"</tr></thead><tbody>{''.join(rows_html)}</tbody></table>")
-    return Table(text, table)
+    return Table(text, wrap(table))
 
 
-def plot_section(df: pd.DataFrame, groups, tasks, *, title: str, synthetic: bool = True):
+def plot_scores(df: pd.DataFrame, groups, tasks, *, title: str, synthetic: bool = True):
     """Bars (mean ± sample std over seeds) per group, one panel per task, with each seed as a dot."""
     scores = main_scores(df)
     scores = scores[scores["fraction"] == 1.0]
@@ -225,54 +228,42 @@ def plot_learning_curves(df: pd.DataFrame, groups, task: str, *, title: str, syn
     return fig
 
 
-def _outcome(*, agrees: bool, disagrees: bool) -> str:
+# How our runs answer a paper's claim (the papers' own numbers have their own words: papers.FLAGS)
+AGREES, DISAGREES, INCONCLUSIVE = "agrees", "does not agree", "inconclusive"
+OUTCOMES = {
+    AGREES: "the runs here show what the claim says, with at least one significant difference in its direction "
+            "and none against it",
+    DISAGREES: "the runs here show a significant difference against the claim, or its direction fails on most "
+               "tasks",
+    INCONCLUSIVE: "anything in between: the runs here cannot decide either way (often: no difference is "
+                  "significant with this many runs)",
+}
+PLAIN_WORDS = {AGREES: "the same answer comes out here", DISAGREES: "a different answer comes out here",
+               INCONCLUSIVE: "the runs here cannot decide either way"}
+
+
+def outcome(*, agrees: bool, disagrees: bool) -> str:
     """The verdict word: ``agrees`` when the agreement rule holds, else ``does not agree`` when the disagreement
     rule holds, else ``inconclusive``."""
-    return "agrees" if agrees else ("does not agree" if disagrees else "inconclusive")
+    return AGREES if agrees else (DISAGREES if disagrees else INCONCLUSIVE)
 
 
 @dataclass
 class Verdict:
-    """A computed answer to a paper's claim: ``agrees``, ``does not agree`` or ``inconclusive``, with reasons."""
+    """A computed answer to a paper's claim (one of ``OUTCOMES``), with reasons. ``scope`` says which part of the
+    claim the runs could test when they cover only some of its tasks (empty: all of it)."""
 
     outcome: str
     reasons: list[str]
+    scope: str = ""
 
     def __str__(self) -> str:
-        return f"{self.outcome}: " + "; ".join(self.reasons)
+        return f"{self.outcome}: " + "; ".join(([self.scope] if self.scope else []) + self.reasons)
 
     def _repr_markdown_(self) -> str:
-        return f"**Verdict on the paper's claim: {self.outcome}.**\n\n" + "\n".join(f"- {r}" for r in self.reasons)
-
-
-def verdict_best_or_equivalent(summary: pd.DataFrame, candidate: str, baseline: str, tasks) -> Verdict:
-    """Does ``candidate`` match a claim that it is best (or equivalent to the best) and ahead of ``baseline``?
-
-    agrees: on every task the candidate is best or not significantly different from the best, it is never
-    significantly worse than the baseline, and it is significantly better than the baseline on at least one task.
-    does not agree: it is significantly worse than the baseline on some task, or neither best nor equivalent on most
-    tasks. inconclusive: anything in between (for example, no difference is significant).
-    """
-    s = summary[summary["fraction"] == 1.0].set_index(["group", "task"])
-    cand, base = group_label(candidate), group_label(baseline)
-    top, worse, better, reasons = 0, 0, 0, []
-    for t in tasks:
-        r = s.loc[(candidate, t)]
-        name = get_task_spec(t).display_name
-        is_top = bool(r["is_best"] or r["equivalent_to_best"])
-        top += is_top
-        d, p = r["diff_vs_baseline"], r["p_vs_baseline"]
-        sig = not math.isnan(p) and p < 0.05
-        worse += sig and d < 0
-        better += sig and d > 0
-        standing = "best" if r["is_best"] else ("equivalent to the best" if r["equivalent_to_best"]
-                                                else "below the best (p ≤ 0.05)")
-        reasons.append(f"{name}: {cand} is {standing}; {d:+.2f} points vs {base} (p = {p:.3g})")
-    n = len(tasks)
-    outcome = _outcome(agrees=top == n and worse == 0 and better >= 1, disagrees=worse > 0 or top < n / 2)
-    reasons.append(f"{cand} is best or equivalent on {top} of {n} tasks, significantly better than {base} on "
-                   f"{better} and significantly worse on {worse}")
-    return Verdict(outcome, reasons)
+        scope = f"\n\n*{self.scope}*" if self.scope else ""
+        return (f"**Verdict on the paper's claim: {self.outcome}.**{scope}\n\n"
+                + "\n".join(f"- {r}" for r in self.reasons))
 
 
 def provenance(df: pd.DataFrame) -> Table:
@@ -285,9 +276,10 @@ def provenance(df: pd.DataFrame) -> Table:
         "torch": [", ".join(sorted(runs["torch_version"].astype(str).unique()))],
         "medbench": [", ".join(sorted(runs["git_sha"].astype(str).unique()))],
         "compute (min)": [round(runs["wall_seconds"].sum() / 60, 1)],
-        "synthetic data": [bool(runs["synthetic"].astype(str).str.lower().eq("true").all())],
+        "data": ["synthetic (generated)" if runs["synthetic"].astype(str).str.lower().eq("true").all() else
+                 "real datasets" if not runs["synthetic"].astype(str).str.lower().eq("true").any() else "mixed"],
     })
-    return Table(text, _TABLE_CSS + text.to_html(index=False, classes="mb-table", border=0))
+    return frame_table(text)
 
 
 def glue_headlines(values: dict) -> None:
@@ -315,9 +307,9 @@ def compare_with_reported(stats: pd.DataFrame, section: str, *, baseline: str) -
     On real data (the tasks read the papers' datasets): our mean ± std, theirs, the difference, and whether ours falls
     inside the reported spread (their mean ± std). On synthetic data (generated tasks) the scales differ, so it
     compares the direction of each effect against ``baseline``: who wins, ours and theirs, with our mark and whether
-    the paper's difference is significant (re-derived from mean ± std under every assumption, see ``reported``).
+    the paper's difference is significant (re-derived from mean ± std under every assumption, see ``papers``).
     """
-    rep = reported.load_reported(section).dropna(subset=["mean"]).set_index(["task", "init"])
+    rep = papers.load_reported(section).dropna(subset=["mean"]).set_index(["task", "init"])
     s = stats[stats["fraction"] == 1.0].set_index(["init", "task"])
     rows = []
     synthetic = is_synthetic(stats["task"].unique())
@@ -336,10 +328,10 @@ def compare_with_reported(stats: pd.DataFrame, section: str, *, baseline: str) -
             if theirs is None or tb is None:
                 row.update({"paper (points)": "not reported", "paper significant": "–", "same direction": "–"})
             else:
-                ps = list(reported.rederive_pair(section, ptask, pinit, pbase).values())
-                sig = ("yes" if all(p <= 0.05 for p in ps) else "no" if all(p > 0.05 for p in ps) else "depends")
+                sig = [is_significant(p) for p in papers.rederive_pair(section, ptask, pinit, pbase).values()]
                 same = np.sign(r["diff_vs_baseline"]) == np.sign(theirs - tb)
-                row.update({"paper (points)": f"{theirs - tb:+.2f}", "paper significant": sig,
+                row.update({"paper (points)": f"{theirs - tb:+.2f}",
+                            "paper significant": "yes" if all(sig) else "no" if not any(sig) else "depends",
                             "same direction": "yes" if same else "no"})
             rows.append(row)
         else:
@@ -366,300 +358,44 @@ def compare_with_reported(stats: pd.DataFrame, section: str, *, baseline: str) -
         known = text[text["inside reported spread"] != "–"]
         cap = (f"Ours next to the paper's, in percent; {int((known['inside reported spread'] == 'yes').sum())} of "
                f"{len(known)} of our means fall inside the reported mean ± std.")
-    body = text.to_html(index=False, classes="mb-table", border=0, escape=True)
-    body = re.sub(r"<table[^>]*>", lambda _: f'<table class="mb-table"><caption>{html.escape(cap)}</caption>',
-                  body, count=1)
-    return Table(text, _TABLE_CSS + body)
-
-
-# ----------------------------------------------------------------------------------------------------------------
-# Verdicts of the other sections, and the direction of each effect next to the paper's
-
-
-def _sig(p: float) -> bool:
-    return not math.isnan(p) and p < 0.05
-
-
-def verdict_granularity(summary: pd.DataFrame, *, coarse: str, fine: str, tasks) -> Verdict:
-    """Fine-grained ahead on segmentation, coarse-grained ahead on classification?
-
-    agrees: no task differs significantly against the claim, the claimed direction holds on at least half of the
-    segmentation and half of the classification tasks, and at least one difference in the claimed direction is
-    significant. does not agree: some task differs significantly against the claim, or the claimed direction holds
-    on fewer than half of all tasks. inconclusive: anything in between.
-    """
-    s = summary[summary["fraction"] == 1.0].set_index(["group", "task"])
-    reasons, along, against, sig_along = [], {True: 0, False: 0}, 0, 0
-    count = {True: 0, False: 0}
-    for t in tasks:
-        seg = get_task_spec(t).kind != CLASSIFICATION
-        r = s.loc[(fine, t)]
-        d, p = r["diff_vs_baseline"], r["p_vs_baseline"]
-        claimed = 1 if seg else -1
-        ok = np.sign(d) == claimed
-        count[seg] += 1
-        along[seg] += bool(ok)
-        against += bool(_sig(p) and not ok)
-        sig_along += bool(_sig(p) and ok)
-        reasons.append(f"{get_task_spec(t).display_name} ({'segmentation' if seg else 'classification'}): "
-                       f"{group_label(fine)} {d:+.2f} points vs {group_label(coarse)} (p = {p:.3g}); the claim "
-                       f"expects {'fine' if seg else 'coarse'}-grained ahead")
-    n = len(tasks)
-    outcome = _outcome(agrees=against == 0 and all(along[k] * 2 >= count[k] for k in (True, False)) and sig_along >= 1,
-                       disagrees=against > 0 or (along[True] + along[False]) * 2 < n)
-    reasons.append(f"the claimed direction holds on {along[True] + along[False]} of {n} tasks, significantly on "
-                   f"{sig_along}; significantly against it on {against}")
-    return Verdict(outcome, reasons)
-
-
-def verdict_self_supervised(summary: pd.DataFrame, *, supervised: str, ssl_inits, tasks) -> Verdict:
-    """Top self-supervised models significantly better than supervised on segmentation, mostly no different on
-    classification?
-
-    agrees: on every segmentation task at least one self-supervised model is significantly better than supervised,
-    and on the classification tasks at most half of them differ significantly. does not agree: on some segmentation
-    task no self-supervised model is ahead of supervised at all, or supervised is significantly better than all of
-    them. inconclusive: anything in between.
-    """
-    s = summary[summary["fraction"] == 1.0].set_index(["group", "task"])
-    reasons, seg_ok, seg_fail, cls_diff, cls_total = [], True, False, 0, 0
-    for t in tasks:
-        seg = get_task_spec(t).kind != CLASSIFICATION
-        rows = [(i, s.loc[(i, t)]) for i in ssl_inits if (i, t) in s.index]
-        better = [group_label(i) for i, r in rows if _sig(r["p_vs_baseline"]) and r["diff_vs_baseline"] > 0]
-        worse = [group_label(i) for i, r in rows if _sig(r["p_vs_baseline"]) and r["diff_vs_baseline"] < 0]
-        ahead = [i for i, r in rows if r["diff_vs_baseline"] > 0]
-        top_i, top_r = max(rows, key=lambda x: x[1]["mean"])
-        reasons.append(f"{get_task_spec(t).display_name}: {len(better)} of {len(rows)} self-supervised models "
-                       f"significantly better than {group_label(supervised)} ({', '.join(better) or 'none'}), "
-                       f"{len(worse)} significantly worse; best {group_label(top_i)} "
-                       f"{top_r['diff_vs_baseline']:+.2f} points (p = {top_r['p_vs_baseline']:.3g})")
-        if seg:
-            seg_ok &= len(better) >= 1
-            seg_fail |= not ahead or len(worse) == len(rows)
-        else:
-            cls_diff += len(better) + len(worse)
-            cls_total += len(rows)
-    outcome = _outcome(agrees=seg_ok and cls_diff * 2 <= cls_total, disagrees=seg_fail)
-    return Verdict(outcome, reasons)
-
-
-def verdict_pairs(df: pd.DataFrame, *, better: str, worse: str, tasks, claim: str) -> Verdict:
-    """Is group ``better`` ahead of group ``worse`` on every task (the ConvNet vs transformer claim)?
-
-    agrees: ahead on every task, significantly on at least one, never significantly behind. does not agree:
-    significantly behind on some task, or behind on most. inconclusive: anything in between.
-    """
-    reasons, ahead, sig_ahead, sig_behind = [], 0, 0, 0
-    for t in tasks:
-        d = pair_differences(df[df["fraction"].astype(float) == 1.0], [(claim, worse, better)], t)
-        if not len(d):
-            continue
-        r = d.iloc[0]
-        ahead += r["difference"] > 0
-        sig_ahead += bool(_sig(r["p"]) and r["difference"] > 0)
-        sig_behind += bool(_sig(r["p"]) and r["difference"] < 0)
-        reasons.append(f"{get_task_spec(t).display_name}: {group_label(better)} {r['difference']:+.2f} points vs "
-                       f"{group_label(worse)} (p = {r['p']:.3g})")
-    n = len(reasons)
-    outcome = _outcome(agrees=ahead == n and sig_ahead >= 1 and sig_behind == 0,
-                       disagrees=sig_behind > 0 or ahead * 2 < n)
-    reasons.append(f"{group_label(better)} ahead on {ahead} of {n} tasks, significantly on {sig_ahead}; "
-                   f"significantly behind on {sig_behind}")
-    return Verdict(outcome, reasons)
-
-
-def verdict_data_size(diffs: pd.DataFrame, *, pretrained: str, scratch: str, small: float = 0.1) -> Verdict:
-    """From ``pair_differences`` (transformer minus ConvNet per fraction): does the pre-trained transformer trail
-    when labelled data are few (fractions ≤ ``small``) and does the gap close with more data?
-
-    agrees: significantly behind at some small fraction, never significantly ahead there, and the gap at the full
-    training set is smaller than the mean gap at the small fractions. does not agree: not behind on average at the
-    small fractions, or significantly ahead at one of them. inconclusive: anything in between.
-    """
-    d = diffs[diffs["pair"] == pretrained].set_index("fraction")
-    few = d[d.index <= small]
-    full = d.loc[d.index.max()]
-    behind = bool(((few["difference"] < 0) & (few["p"] < 0.05)).any())
-    ahead = bool(((few["difference"] > 0) & (few["p"] < 0.05)).any())
-    closes = full["difference"] > few["difference"].mean()
-    reasons = [f"{pretrained}: {r['difference']:+.2f} points at {f:.0%} ({int(r['labelled images'])} images, "
-               f"{r['mark']})" for f, r in d.iterrows()]
-    reasons.append(f"mean gap with ≤ {small:.0%} of the labels: {few['difference'].mean():+.2f} points; with all of "
-                   f"them: {full['difference']:+.2f} points ({'closes' if closes else 'does not close'})")
-    s = diffs[diffs["pair"] == scratch]
-    if len(s):
-        reasons.append(f"{scratch}: {s['difference'].mean():+.2f} points on average over the fractions")
-    outcome = _outcome(agrees=behind and not ahead and closes, disagrees=few["difference"].mean() >= 0 or ahead)
-    return Verdict(outcome, reasons)
-
-
-def data_size_pairs(grid) -> list[tuple[str, str, str]]:
-    """(name, ConvNet group, transformer group) per init of a data-size grid: differences are transformer minus
-    ConvNet, as in the MedIA 2025 table."""
-    conv = [a for a in grid.archs if get_arch(a).family == "convnet"][0]
-    vit = [a for a in grid.archs if get_arch(a).family == "transformer"][0]
-    return [(f"{get_arch(vit).label} − {get_arch(conv).label} ({get_init(i).label})", f"{conv}/{i}", f"{vit}/{i}")
-            for i in grid.inits]
-
-
-def key_figure(grid, df: pd.DataFrame):
-    """The figure a section's page shows for its claim (learning curves for data size, scores otherwise)."""
-    synthetic = is_synthetic(grid.tasks)
-    sec = grid.section
-    if sec.key == "data-size":
-        return plot_learning_curves(df, grid.groups, grid.tasks[0], title=sec.title, synthetic=synthetic)
-    return plot_section(df, grid.groups, grid.tasks, title=sec.title, synthetic=synthetic)
-
-
-PLAIN_WORDS = {"agrees": "the same answer comes out here", "does not agree": "a different answer comes out here",
-               "inconclusive": "the runs here cannot decide either way"}
-
-
-def section_verdict(grid, df: pd.DataFrame) -> Verdict:
-    """The computed verdict of ``grid``'s section on its runs ``df`` (from ``load_grid_results``)."""
-    sec = grid.section
-    summary = summarize(df, baseline=sec.baseline)
-    if sec.key == "granularity":
-        return verdict_granularity(summary, coarse=sec.baseline, fine=sec.candidate, tasks=grid.tasks)
-    if sec.key == "self-supervised":
-        return verdict_self_supervised(summary, supervised=sec.baseline,
-                                       ssl_inits=[i for i in grid.inits if is_self_supervised(i)], tasks=grid.tasks)
-    if sec.key == "architectures":
-        return verdict_pairs(df, better=sec.candidate, worse=sec.rival, tasks=grid.tasks,
-                             claim=f"{group_label(sec.candidate)} vs {group_label(sec.rival)}")
-    if sec.key == "data-size":
-        pairs = data_size_pairs(grid)
-        diffs = pair_differences(df, pairs, grid.tasks[0])
-        init_of = {name: b.split("/")[1] for name, _, b in pairs}
-        pre = [n for n, i in init_of.items() if i != "scratch"][0]
-        scratch = [n for n, i in init_of.items() if i == "scratch"]
-        return verdict_data_size(diffs, pretrained=pre, scratch=scratch[0] if scratch else "")
-    return verdict_best_or_equivalent(summary, candidate=sec.candidate, baseline=sec.baseline, tasks=grid.tasks)
-
-
-def compare_directions(grid, df: pd.DataFrame) -> Table:
-    """Each effect the section's claim is about, ours (points, our t-test mark) next to the paper's (its number or
-    mark), and whether they point the same way. On synthetic data only directions are comparable, never sizes."""
-    sec = grid.section
-    rep = reported.load_reported(sec.key)
-    summary = summarize(df, baseline=sec.baseline)
-    s = summary[summary["fraction"] == 1.0].set_index(["group", "task"])
-    rows = []
-    if sec.key == "granularity":
-        for t in grid.tasks:
-            r = s.loc[(sec.candidate, t)]
-            pt = get_task_spec(t).analog_of
-            pr = rep[rep["task"] == pt]
-            row = {"task (ours → paper)": f"{get_task_spec(t).display_name} → {pt}",
-                   "ours: fine − coarse (points)": f"{r['diff_vs_baseline']:+.2f} {r['mark_vs_baseline']}"}
-            if len(pr):
-                higher, p = pr.iloc[0]["higher"], float(pr.iloc[0]["p_value"])
-                sign = 1 if str(higher).startswith("iNat") else -1
-                row.update({"paper: higher": f"{higher} (p = {p:.2g})",
-                            "same direction": "yes" if np.sign(r["diff_vs_baseline"]) == sign else "no"})
-            else:
-                row.update({"paper: higher": "not reported", "same direction": "–"})
-            rows.append(row)
-    elif sec.key == "self-supervised":
-        for t in grid.tasks:
-            pt = get_task_spec(t).analog_of
-            for i in grid.inits:
-                if not is_self_supervised(i):
-                    continue
-                r = s.loc[(i, t)]
-                ours_sig = _sig(r["p_vs_baseline"]) and r["diff_vs_baseline"] > 0
-                name = reported_name(i)
-                pr = rep[(rep["task"] == pt) & (rep["init"] == name)] if name else rep.iloc[0:0]
-                mark = str(pr.iloc[0]["mark"]) if len(pr) else ""
-                paper_sig = mark.startswith("*")
-                rows.append({"task (ours → paper)": f"{get_task_spec(t).display_name} → {pt}",
-                             "method (ours → paper)": f"{group_label(i)} → {name or 'not in the paper'}",
-                             "ours vs supervised (points)": f"{r['diff_vs_baseline']:+.2f} {r['mark_vs_baseline']}",
-                             "paper vs supervised": mark or "–",
-                             "both significantly better / both not":
-                                 ("yes" if ours_sig == paper_sig else "no") if mark else "–"})
-    elif sec.key == "architectures":
-        paper_task = dict(sec.paper_tasks)
-        for t in grid.tasks:
-            d = pair_differences(df[df["fraction"].astype(float) == 1.0], [("x", sec.rival, sec.candidate)], t)
-            pt = paper_task.get(t, get_task_spec(t).analog_of)
-            pr = rep[(rep["task"] == pt) & (rep["arch"] == "ConvNeXt-T vs Swin-T")]
-            row = {"task (ours → paper)": f"{get_task_spec(t).display_name} → {pt}",
-                   "ours: ConvNeXt − Swin (points)": f"{d.iloc[0]['difference']:+.2f} {d.iloc[0]['mark']}"}
-            if len(pr):
-                v = float(pr.iloc[0]["mean"])
-                row.update({"paper: ConvNeXt-T − Swin-T": f"{v:+.2f}",
-                            "same direction": "yes" if np.sign(d.iloc[0]["difference"]) == np.sign(v) else "no"})
-            else:
-                row.update({"paper: ConvNeXt-T − Swin-T": "not reported", "same direction": "–"})
-            rows.append(row)
-    elif sec.key == "data-size":
-        pairs = data_size_pairs(grid)
-        diffs = pair_differences(df, pairs, grid.tasks[0])
-        paper_rows = {0.1: "ChestX-ray14 (10%)", 0.25: "ChestX-ray14 (25%)", 1.0: "ChestX-ray14"}
-        for name, _, b in pairs:
-            init = b.split("/")[1]
-            pinit = get_init(init).paper_analog
-            for _, r in diffs[diffs["pair"] == name].iterrows():
-                row = {"model pair": name, "training data": f"{r['fraction']:.0%} ({r['labelled images']} images)",
-                       "ours (points)": f"{r['difference']:+.2f} {r['mark']}"}
-                pr = rep[(rep["dataset"] == paper_rows.get(r["fraction"])) & (rep["init"] == pinit)]
-                if len(pr):
-                    v = float(pr.iloc[0]["mean"])
-                    mark = pr.iloc[0]["mark"] if isinstance(pr.iloc[0]["mark"], str) else ""
-                    row.update({"paper (AUC points)": f"{v:+.2f} {mark}".strip() + f" ({pr.iloc[0]['dataset']})",
-                                "same direction": "yes" if np.sign(r["difference"]) == np.sign(v) else "no"})
-                else:
-                    row.update({"paper (AUC points)": "–", "same direction": "–"})
-                rows.append(row)
-    else:
-        return compare_with_reported(summary, sec.key, baseline=sec.baseline)
-    text = pd.DataFrame(rows)
-    key = [c for c in text.columns if c.startswith("same direction") or c.startswith("both")]
-    known = text[text[key[0]] != "–"] if key else text
-    cap = (f"The effects the claim is about, ours (synthetic data; marks from our t-tests) and the paper's. "
-           f"{int((known[key[0]] == 'yes').sum())} of {len(known)} agree. Sizes are not comparable on synthetic "
-           "data; directions are." if is_synthetic(grid.tasks) else
-           f"The effects the claim is about, ours and the paper's; {int((known[key[0]] == 'yes').sum())} of "
-           f"{len(known)} agree.")
-    body = text.to_html(index=False, classes="mb-table", border=0, escape=True)
-    body = re.sub(r"<table[^>]*>", lambda _: f'<table class="mb-table"><caption>{html.escape(cap)}</caption>',
-                  body, count=1)
-    return Table(text, _TABLE_CSS + body)
+    return frame_table(text, cap)
 
 
 def pretraining_table(grid, cache_dir=None) -> Table:
-    """The pre-training stages behind the grid's initialisations (one row per arch and init): recipe, images,
-    epochs, time and the stage's own check (validation accuracy for supervised stages, k-nearest-neighbour accuracy
-    on the coarse labels for self-supervised ones; chance is 25 % for 4 coarse classes, 6.25 % for 16 fine)."""
-    from .pretrain import checkpoint_meta, get_init_checkpoint, stage_configs
+    """The pre-training behind the grid's initialisations (one row per arch and init), read from the caches:
+    recipe, images, epochs, time and the stage's own check (validation accuracy for supervised stages,
+    k-nearest-neighbour accuracy on the coarse labels for self-supervised ones; chance is 25 % for 4 coarse classes,
+    6.25 % for 16 fine), or for real weights their release and audit. It never trains: a checkpoint that is not in
+    the cache (results imported from another machine) is listed as such."""
+    from .pretrain import checkpoint_meta, find_init_checkpoint, stage_configs, zoo_key
 
     rows = []
     for arch in grid.archs:
         for init in grid.inits:
+            model = group_label(f"{arch}/{init}") if len(grid.archs) > 1 else get_init(init).label
+            path = find_init_checkpoint(init, arch, grid.profile, cache_dir=cache_dir)
             if get_init(init).weights:  # real pre-trained weights: where they come from and their audit
-                from .pretrain import zoo_key
                 from .zoo import get_record
 
                 rec = get_record(zoo_key(init, arch))
-                path = get_init_checkpoint(init, arch, grid.profile, cache_dir=cache_dir, progress=False)
-                ck = torch.load(path, map_location="cpu", weights_only=True)
-                rows.append({"model": group_label(f"{arch}/{init}") if len(grid.archs) > 1 else get_init(init).label,
-                             "recipe": f"real weights {rec.key} ({rec.citation})", "images": "–", "epochs": "–",
-                             "minutes": "–", "check (last stage)": f"audited: {ck['backbone_tensors']} backbone "
-                             f"tensors, sha256 {ck['source_sha256'][:12]}"})
+                check = "not in this machine's cache (runs made elsewhere)"
+                if path is not None:
+                    meta = checkpoint_meta(path)
+                    check = (f"audited: {meta['backbone_tensors']} backbone tensors, sha256 "
+                             f"{meta['source_sha256'][:12]}")
+                rows.append({"model": model, "recipe": f"real weights {rec.key} ({rec.citation})", "images": "–",
+                             "epochs": "–", "minutes": "–", "check (last stage)": check})
                 continue
             chain = stage_configs(init, arch, grid.profile)
             if not chain:
                 continue
-            path = get_init_checkpoint(init, arch, grid.profile, cache_dir=cache_dir, progress=False)
-            meta = checkpoint_meta(path)
-            score = next((f"{k.replace('_', ' ')} {100 * v:.1f} %" for k, v in meta.items()
-                          if k in ("val_accuracy", "val_knn_accuracy", "val_mean_auc")), "–")
-            rows.append({"model": group_label(f"{arch}/{init}") if len(grid.archs) > 1 else get_init(init).label,
-                         "recipe": " → ".join(c.source for c in chain),
-                         "images": chain[-1].n_images, "epochs": chain[-1].epochs,
-                         "minutes": round(meta["seconds"] / 60, 1), "check (last stage)": score})
-    text = pd.DataFrame(rows)
-    return Table(text, _TABLE_CSS + text.to_html(index=False, classes="mb-table", border=0))
+            row = {"model": model, "recipe": " → ".join(c.source for c in chain), "images": chain[-1].n_images,
+                   "epochs": chain[-1].epochs, "minutes": "–",
+                   "check (last stage)": "not in this machine's cache (runs made elsewhere)"}
+            if path is not None:
+                meta = checkpoint_meta(path)
+                row["minutes"] = round(meta["seconds"] / 60, 1)
+                row["check (last stage)"] = next((f"{k.replace('_', ' ')} {100 * v:.1f} %" for k, v in meta.items()
+                                                  if k in ("val_accuracy", "val_knn_accuracy", "val_mean_auc")), "–")
+            rows.append(row)
+    return frame_table(pd.DataFrame(rows))

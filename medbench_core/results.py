@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .data import atomic_save_npz
+from .paths import atomic_save_npz
 
 COLUMNS = [
     "section", "task", "init", "arch", "seed", "fraction", "profile", "split", "metric", "value",
@@ -179,22 +179,16 @@ def _check_row(line: int, row: dict, known: dict) -> dict:
     return out
 
 
-def read_results_file(path: str | os.PathLike) -> dict[str, pd.DataFrame]:
-    """Read and validate a long results table written elsewhere (``medbench results export``). Returns the rows
-    of each run, keyed by config hash; raises ``ResultsImportError`` naming the first bad line."""
+def read_results_file(path: str | os.PathLike, *, known: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
+    """Read and validate a long results table written elsewhere (``medbench results export``). ``known`` holds the
+    valid names per column (``section``, ``task``, ``init``, ``arch``, ``profile``; the store itself knows no
+    registry: ``medbench_core.sections.known_names()`` gives them). Returns the rows of each run, keyed by config
+    hash; raises ``ResultsImportError`` naming the first bad line."""
     import csv
-
-    from .experiments import list_sections
-    from .models import list_archs
-    from .pretrain import list_inits
-    from .profiles import list_profiles
-    from .tasks import list_tasks
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"results file {path} does not exist")
-    known = {"section": list_sections(), "task": list_tasks(), "init": list_inits(), "arch": list_archs(),
-             "profile": list_profiles()}
     runs: dict[str, list[dict]] = {}
     first_line: dict[str, int] = {}
     seen: dict[tuple, int] = {}
@@ -230,11 +224,11 @@ def read_results_file(path: str | os.PathLike) -> dict[str, pd.DataFrame]:
     return {h: pd.DataFrame(rows)[COLUMNS] for h, rows in runs.items()}
 
 
-def import_results(path: str | os.PathLike, results_dir: str | os.PathLike) -> dict:
+def import_results(path: str | os.PathLike, results_dir: str | os.PathLike, *, known: dict[str, list[str]]) -> dict:
     """Add the runs of a results file to the store in ``results_dir``. The whole file is validated first (format,
     names, consistency, and conflicts with runs already stored); if anything is wrong nothing is written, not even
-    an empty store. Runs already stored with identical rows are skipped."""
-    runs = read_results_file(path)
+    an empty store. Runs already stored with identical rows are skipped. ``known``: as for ``read_results_file``."""
+    runs = read_results_file(path, known=known)
     store = ResultsStore(results_dir)  # opened (or created) only now that the file is valid
     new, same = {}, []
     for h, rows in runs.items():

@@ -12,7 +12,17 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
-ALPHA = 0.05
+ALPHA = 0.05  # the one significance level: a difference is significant when p < ALPHA
+
+
+def is_significant(p: float) -> bool:
+    """True when ``p`` is below the significance level (``nan``, an undefined test, is never significant).
+
+    Example:
+        >>> is_significant(0.049), is_significant(0.05), is_significant(float("nan"))
+        (True, False, False)
+    """
+    return p is not None and not math.isnan(p) and p < ALPHA
 
 
 def mean_std(values) -> tuple[float, float, int]:
@@ -70,7 +80,7 @@ def significance_mark(p: float) -> str:
 
 def compare_groups(groups: dict[str, list[float]], baseline: str | None = None) -> pd.DataFrame:
     """One row per group: mean, std, n, whether it is the best (highest mean), the p-value against the best and
-    whether it is equivalent to the best (p > 0.05, the papers' highlighting), and, with ``baseline``, the p-value,
+    whether it is equivalent to the best (not significantly different, the papers' highlighting), and, with ``baseline``, the p-value,
     mark and direction against the baseline group.
 
     Example:
@@ -87,7 +97,7 @@ def compare_groups(groups: dict[str, list[float]], baseline: str | None = None) 
     best = df["mean"].idxmax()
     df["is_best"] = df.index == best
     df["p_vs_best"] = [float("nan") if g == best else ttest(groups[g], groups[best]) for g in df.index]
-    df["equivalent_to_best"] = (~df["is_best"]) & (df["p_vs_best"] > ALPHA)
+    df["equivalent_to_best"] = (~df["is_best"]) & df["p_vs_best"].notna() & ~df["p_vs_best"].map(is_significant)
     if baseline is not None:
         if baseline not in groups:
             raise KeyError(f"baseline {baseline!r} is not among the groups: {', '.join(groups)}")

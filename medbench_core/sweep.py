@@ -127,6 +127,7 @@ def run_hash(results_dir: str, h: str, cache_dir: str | None = None) -> str:
     the store, and a finished run is one file, so it can never be counted twice.
     """
     from .experiments import run_one
+    from .inputs import resolve_inputs
 
     sd = SweepDir(results_dir)
     if sd.store.has(h):
@@ -139,7 +140,7 @@ def run_hash(results_dir: str, h: str, cache_dir: str | None = None) -> str:
         if cfg.config_hash() != h:
             raise ValueError(f"the stored config {sd.config_path(h)} does not match its hash {h} (edited by hand?); "
                              "restore it, or delete it and submit the sweep again")
-        run_one(cfg, sd.store, cache_dir=cache_dir, progress=False)
+        run_one(cfg, sd.store, resolve_inputs(cfg, cache_dir), progress=False)
     except Exception as e:  # noqa: BLE001 - recorded, listed and retried by the sweep
         _write_json(sd.failed_path(h), {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(),
                                         "at": _now(), **marker})
@@ -200,16 +201,10 @@ def run_resources(task_name: str, profile: str) -> Resources:
 
 def prepare_grid(grid, results_dir, cache_dir=None) -> None:
     """Everything workers share, made once by the submitter: data checks, real weights, pre-training stages."""
-    from .data import require_prepared
-    from .pretrain import get_init_checkpoint, require_weights
-    from .tasks import create_task
+    from .inputs import prepare_inputs
 
     sd = SweepDir(results_dir)
-    todo = [c for c in grid.configs if not sd.store.has(c.config_hash())]
-    require_prepared([create_task(t, grid.profile) for t in dict.fromkeys(c.task for c in todo)], cache_dir)
-    require_weights([(c.arch, c.init) for c in todo], cache_dir)
-    for arch, init in dict.fromkeys((c.arch, c.init) for c in todo):
-        get_init_checkpoint(init, arch, grid.profile, cache_dir=cache_dir, progress=False)
+    prepare_inputs([c for c in grid.configs if not sd.store.has(c.config_hash())], cache_dir, progress=False)
 
 
 def _selected(grid, results_dir, retry_failed: bool) -> list[str]:

@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 from ._registry import Registry
 from .profiles import get_profile
 
-CLASSIFICATION = "multilabel_classification"
-SEGMENTATION = "binary_segmentation"
-IGNORE = 2  # segmentation target value of pixels that neither loss nor metric counts (outside a field of view)
+from .targets import CLASSIFICATION, IGNORE, SEGMENTATION  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ import pytest
 
 import medbench_core as mb
 from medbench_core.cli import main
+from medbench_core.sections import known_names
 from medbench_core.results import COLUMNS, ResultsStore, ResultsImportError, export_results, import_results
 
 
@@ -32,13 +33,13 @@ def snapshot(root):
 
 
 def test_export_import_round_trip_and_idempotence(exported, source_store, tmp_path):
-    out = import_results(exported, tmp_path / "here")
+    out = import_results(exported, tmp_path / "here", known=known_names())
     assert out == {"imported": 4, "already_present": 0, "rows": len(source_store.load())}
     here = ResultsStore(tmp_path / "here")
     pd.testing.assert_frame_equal(here.load(), source_store.load())
     assert here.config(here.hashes()[0])["imported_from"] == str(exported.resolve())
     before = snapshot(tmp_path / "here")
-    assert import_results(exported, tmp_path / "here")["already_present"] == 4
+    assert import_results(exported, tmp_path / "here", known=known_names())["already_present"] == 4
     assert snapshot(tmp_path / "here") == before
 
 
@@ -72,7 +73,7 @@ def _rewrite(src, dst, line, col, value=None, drop=False, extra=None):
 def test_malformed_file_is_rejected_whole_and_the_store_is_unchanged(exported, source_store, tmp_path, edit,
                                                                       needle, capsys):
     store_dir = tmp_path / "here"
-    import_results(exported, store_dir)  # an existing store with other runs in it
+    import_results(exported, store_dir, known=known_names())  # an existing store with other runs in it
     before = snapshot(store_dir)
     bad = _rewrite(exported, tmp_path / "bad.csv", **edit)
     # valid rows come first in the file: none of them may be written
@@ -80,18 +81,18 @@ def test_malformed_file_is_rejected_whole_and_the_store_is_unchanged(exported, s
     assert needle in capsys.readouterr().err
     assert not (tmp_path / "new").exists()
     with pytest.raises(ResultsImportError):
-        import_results(bad, store_dir)
+        import_results(bad, store_dir, known=known_names())
     assert snapshot(store_dir) == before
 
 
 def test_conflicting_values_for_a_stored_run_are_refused(exported, tmp_path):
-    import_results(exported, tmp_path / "here")
+    import_results(exported, tmp_path / "here", known=known_names())
     before = snapshot(tmp_path / "here")
     df = pd.read_csv(exported, dtype={"config_hash": str, "git_sha": str})
     df.loc[0, "value"] = df.loc[0, "value"] + 0.01
     df.to_csv(tmp_path / "changed.csv", index=False)
     with pytest.raises(ResultsImportError, match="already in .* with other values"):
-        import_results(tmp_path / "changed.csv", tmp_path / "here")
+        import_results(tmp_path / "changed.csv", tmp_path / "here", known=known_names())
     assert snapshot(tmp_path / "here") == before
 
 
@@ -102,7 +103,7 @@ def test_text_columns_stay_text(tmp_path, exported):
     df.loc[first, "config_hash"] = "9e81234567890123"
     df["git_sha"] = "1234567"
     df.to_csv(tmp_path / "numeric.csv", index=False)
-    import_results(tmp_path / "numeric.csv", tmp_path / "here")
+    import_results(tmp_path / "numeric.csv", tmp_path / "here", known=known_names())
     store = ResultsStore(tmp_path / "here")
     assert "9e81234567890123" in store.hashes()
     rows = store.rows("9e81234567890123")

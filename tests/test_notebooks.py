@@ -63,10 +63,9 @@ def test_section_runs_through_papermill_and_caches(tmp_path, smoke_cache, repo_r
     assert any("image/png" in o.get("data", {}) for c in nb.cells for o in c.get("outputs", []))
 
     # the verdict in the notebook is the one the statistics give
-    from medbench_core import load_grid_results, report
-    stats = report.summarize(load_grid_results(grid, results), baseline=grid.section.baseline)
-    verdict = report.verdict_best_or_equivalent(stats, grid.section.candidate, grid.section.baseline, grid.tasks)
-    assert values["da_verdict"] == verdict.outcome
+    from medbench_core import load_grid_results
+    from medbench_core.sections import Results
+    assert values["da_verdict"] == Results(grid, load_grid_results(grid, results)).verdict.outcome
 
     # a second run trains nothing: the run summary says so and no stored file changes
     mtimes = {p: p.stat().st_mtime_ns for p in (results / "runs").iterdir()}
@@ -119,7 +118,7 @@ def test_results_imported_from_elsewhere_render_without_training(tmp_path, smoke
     summary = summary["data"]["text/plain"]
     assert "'trained': 0" in summary
     assert not empty_cache.exists() or not any(empty_cache.rglob("*.pt"))
-    compare = next(c for c in nb.cells if "compare_with_reported" in c.source).outputs[0]["data"]["text/html"]
+    compare = next(c for c in nb.cells if "page.reproduced()" in c.source).outputs[0]["data"]["text/html"]
     assert "Same direction for" in compare and "TXC" in compare
 
 
@@ -134,7 +133,8 @@ SECTION_NOTEBOOKS = {
 @pytest.mark.parametrize("section", list(SECTION_NOTEBOOKS))
 def test_every_section_runs_through_papermill(section, tmp_path, smoke_cache, repo_root):
     """Each section notebook runs on the smoke profile from the CLI; its verdict is the one the stored runs give."""
-    from medbench_core import load_grid_results, report
+    from medbench_core import load_grid_results
+    from medbench_core.sections import Results
 
     notebook, verdict_key = SECTION_NOTEBOOKS[section]
     results = tmp_path / "results"
@@ -144,7 +144,7 @@ def test_every_section_runs_through_papermill(section, tmp_path, smoke_cache, re
     grid = validate_section_params(section, profile="smoke")
     assert sorted(ResultsStore(results).hashes()) == sorted(set(grid.hashes))
     values = glued(nb)
-    expected = report.section_verdict(grid, load_grid_results(grid, results)).outcome
+    expected = Results(grid, load_grid_results(grid, results)).verdict.outcome
     assert values[verdict_key] == expected
     outputs = [o for c in nb.cells for o in c.get("outputs", [])]
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
@@ -196,3 +196,21 @@ def test_every_section_ends_with_graded_exercises_and_hidden_solutions(repo_root
         assert {len(stars) for _, stars in exercises} >= {1, 2, 3}, path.name  # graded difficulty
         solutions = re.findall(r"```\{admonition\} Solution\n:class: dropdown\n", last.source)
         assert len(solutions) == len(exercises), path.name  # each with a worked solution behind a toggle
+
+
+def test_section_notebooks_share_one_cell_sequence_of_calls(repo_root):
+    """Narrative and calls: the five section notebooks' code cells are identical apart from the section's name,
+    and none holds a loop, a pivot or a selection."""
+    import medbench_core as mb
+
+    shapes = {}
+    for key in mb.list_sections():
+        nb = nbformat.read(repo_root / "notebooks" / mb.get_section(key).notebook, as_version=4)
+        code = [c.source for c in nb.cells if c.cell_type == "code"]
+        assert sum(f'"{key}"' in c for c in code) == 1, key
+        shapes[key] = [c.replace(f'"{key}"', '"SECTION"') for c in code]
+        for c in code:
+            assert not any(w in c for w in ("for ", "while ", "pivot", "startswith", "[", "lambda")) or \
+                c.startswith("# Parameters"), (key, c)
+    first = next(iter(shapes.values()))
+    assert all(s == first for s in shapes.values())

@@ -1,4 +1,5 @@
 """The five sections: grids, training-fraction manifests, and verdict rules on constructed results."""
+import dataclasses
 import json
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import medbench_core as mb
 from medbench_core import report
 from medbench_core.data import fraction_indices, load_task_data, train_subset
+from medbench_core.sections import Results
 
 
 def test_sections_in_the_papers_order_with_their_grids():
@@ -65,14 +67,18 @@ def _around(mean):
     return [mean + d for d in TIGHT]
 
 
+def _verdict(section: str, df: pd.DataFrame, **grid) -> str:
+    """The section plug-in's verdict on constructed runs, for its smoke grid narrowed to ``grid``."""
+    g = dataclasses.replace(mb.validate_section_params(section, profile="smoke"), **grid)
+    return Results(g, df).verdict.outcome
+
+
 def test_granularity_verdict_follows_the_claimed_pattern():
     def verdict(seg_fine, cls_fine):
         df = _runs({("synth_imagenet", "syn_pxs", 1.0): _around(70), ("synth_inat", "syn_pxs", 1.0):
                     _around(seg_fine), ("synth_imagenet", "syn_txc", 1.0): _around(90),
                     ("synth_inat", "syn_txc", 1.0): _around(cls_fine)})
-        s = report.summarize(df, baseline="synth_imagenet")
-        return report.verdict_granularity(s, coarse="synth_imagenet", fine="synth_inat",
-                                          tasks=["syn_txc", "syn_pxs"]).outcome
+        return _verdict("granularity", df, tasks=("syn_txc", "syn_pxs"))
 
     assert verdict(seg_fine=72, cls_fine=88) == "agrees"
     assert verdict(seg_fine=68, cls_fine=88) == "does not agree"  # significantly against on segmentation
@@ -84,9 +90,8 @@ def test_self_supervised_verdict():
         df = _runs({("synth_imagenet", "syn_pxs", 1.0): _around(70), ("ssl_swav", "syn_pxs", 1.0): _around(seg_ssl),
                     ("ssl_byol", "syn_pxs", 1.0): _around(69.9), ("synth_imagenet", "syn_txc", 1.0): _around(90),
                     ("ssl_swav", "syn_txc", 1.0): _around(cls_ssl), ("ssl_byol", "syn_txc", 1.0): _around(90.05)})
-        s = report.summarize(df, baseline="synth_imagenet")
-        return report.verdict_self_supervised(s, supervised="synth_imagenet", ssl_inits=["ssl_swav", "ssl_byol"],
-                                              tasks=["syn_txc", "syn_pxs"]).outcome
+        return _verdict("self-supervised", df, tasks=("syn_txc", "syn_pxs"),
+                        inits=("synth_imagenet", "ssl_swav", "ssl_byol"))
 
     assert verdict(seg_ssl=73, cls_ssl=90) == "agrees"
     assert verdict(seg_ssl=65, cls_ssl=90) == "does not agree"  # no SSL model ahead on segmentation
@@ -99,7 +104,7 @@ def test_architecture_and_data_size_verdicts():
     def arch(gap):
         df = _runs({(conv, "syn_txc", 1.0): _around(90), (swin, "syn_txc", 1.0): _around(90 - gap),
                     (conv, "syn_lxs", 1.0): _around(95), (swin, "syn_lxs", 1.0): _around(95 - gap)})
-        return report.verdict_pairs(df, better=conv, worse=swin, tasks=["syn_txc", "syn_lxs"], claim="x").outcome
+        return _verdict("architectures", df, tasks=("syn_txc", "syn_lxs"))
 
     assert arch(2) == "agrees" and arch(-2) == "does not agree" and arch(0.05) == "inconclusive"
 
@@ -109,8 +114,90 @@ def test_architecture_and_data_size_verdicts():
                     **{(swin, "syn_dxc", f): _around(80 - g) for f, g in zip(fr, gaps)}})
         diffs = report.pair_differences(df, [("swin - conv", conv, swin)], "syn_dxc")
         assert list(diffs["labelled images"]) == [25, 50, 500]
-        return report.verdict_data_size(diffs, pretrained="swin - conv", scratch="").outcome
+        return _verdict("data-size", df, inits=("synth_imagenet",), fractions=fr)
 
     assert size([4, 3, 0.5]) == "agrees"  # behind with few labels, the gap closes
     assert size([-3, -2, 0]) == "does not agree"  # ahead with few labels
     assert size([4, 3, 5]) == "inconclusive"  # behind, but the gap does not close
+
+
+# -- sections as plug-ins: selection by role and registry facts, on every profile ----------------------------------
+
+def test_plugins_select_by_registry_facts_not_names():
+    from medbench_core.sections.base import Results as R
+
+    for profile, expected in (("paper", {"simclr_v1", "moco_v2", "byol", "swav", "barlow_twins"}),
+                              ("demo", {"ssl_simclr", "ssl_moco_v2", "ssl_byol", "ssl_swav", "ssl_barlow_twins",
+                                        "ssl_vicreg"})):
+        grid = mb.validate_section_params("self-supervised", profile=profile)
+        assert set(grid.section.ssl_inits(R(grid, pd.DataFrame()))) == expected, profile
+    for profile, first, second in (("paper", ("convnext_base", "swin_base"), ("resnet50", "deit_base")),
+                                   ("colab", ("convnext_tiny", "swin_tiny"), ("resnet50", "deit_tiny")),
+                                   ("demo", ("mini_convnext", "mini_swin"), ("test_resnet", "mini_vit"))):
+        grid = mb.validate_section_params("architectures", profile=profile)
+        pairs = grid.section.pairs(R(grid, pd.DataFrame()))
+        got = [(b.split("/")[0], a.split("/")[0]) for _, a, b in pairs]
+        assert got[:2] == [first, second], profile  # the candidate/rival pair first, then the others
+    # the paper's row of the same size; the smallest pair, said as such, for the miniatures
+    assert mb.get_section("architectures").for_profile("paper").paper_pair() == ("ConvNeXt-B vs Swin-B", True)
+    assert mb.get_section("architectures").for_profile("colab").paper_pair() == ("ConvNeXt-T vs Swin-T", True)
+    assert mb.get_section("architectures").paper_pair() == ("ConvNeXt-T vs Swin-T", False)
+
+
+def test_nothing_outside_the_plugins_branches_on_a_section_key(repo_root):
+    import re
+
+    for path in (repo_root / "medbench_core").rglob("*.py"):
+        if "sections" in path.parts:
+            continue
+        text = path.read_text()
+        assert not re.search(r"(key|section)\s*==\s*[\"'](granularity|self-supervised|domain-adaptation|"
+                             r"architectures|data-size)", text), path
+        assert not re.search(r"startswith\([\"'](ssl_|mini_|synth_)", text), path
+
+
+def test_a_verdict_from_part_of_the_claim_says_which_part():
+    df = _runs({("synth_imagenet", "syn_txc", 1.0): _around(90), ("synth_inat", "syn_txc", 1.0): _around(88)})
+    g = dataclasses.replace(mb.validate_section_params("granularity", profile="smoke"), tasks=("syn_txc",))
+    v = Results(g, df).verdict
+    assert "classification tasks only" in v.scope and "segmentation" in v.scope
+    assert v.scope in str(v) and v.scope in v._repr_markdown_()
+    both = dataclasses.replace(g, tasks=("syn_txc", "syn_pxs"))
+    df2 = pd.concat([df, _runs({("synth_imagenet", "syn_pxs", 1.0): _around(70),
+                                ("synth_inat", "syn_pxs", 1.0): _around(72)})])
+    assert Results(both, df2).verdict.scope == ""
+
+
+def test_summary_tells_ran_failed_and_not_run_apart(tmp_path, smoke_cache):
+    import nbformat
+
+    from medbench_core.sections import summary
+
+    results, executed = tmp_path / "results", tmp_path / "executed"
+    executed.mkdir()
+    items = summary.statuses("smoke", results, executed)
+    assert [s.state for s in items] == ["not run"] * 5
+    assert items[0].label == f"not run (0 of {len(items[0].grid.hashes)} runs stored)"
+    grid = mb.validate_section_params("domain-adaptation", profile="smoke")
+    mb.run_grid(grid, results, cache_dir=smoke_cache, progress=False)
+    da = summary.section_status("domain-adaptation", "smoke", results, executed)
+    assert da.state == "ran" and da.label in ("agrees", "does not agree", "inconclusive")
+    # its notebook failed in its third code cell (its runs are stored all the same): failed, with the cell
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1"), nbformat.v4.new_code_cell("2"),
+                                         nbformat.v4.new_code_cell("x")])
+    nb.cells[2].outputs = [nbformat.v4.new_output("error", ename="KeyError", evalue="'difference'", traceback=[])]
+    nbformat.write(nb, executed / "03_domain_adaptation.failed.ipynb")
+    da = summary.section_status("domain-adaptation", "smoke", results, executed)
+    assert da.state == "failed" and "failed in cell 3" in da.label and da.verdict is None
+    assert summary.headlines([da])["summary_domain_adaptation"] == "failed"
+
+
+def test_the_report_never_trains_or_fetches(tmp_path):
+    from medbench_core.report import pretraining_table
+
+    empty = tmp_path / "cache"
+    for profile, section in (("smoke", "domain-adaptation"), ("paper", "self-supervised")):
+        grid = mb.validate_section_params(section, profile=profile)
+        text = pretraining_table(grid, cache_dir=empty).text
+        assert (text["check (last stage)"] == "not in this machine's cache (runs made elsewhere)").all(), profile
+    assert not list(empty.rglob("*.pt"))

@@ -14,7 +14,7 @@ import zoo_layouts as zl
 from medbench_core.cli import main
 from medbench_core.models import CheckpointAuditError, create_model, get_arch, list_archs, read_checkpoint
 from medbench_core.pretrain import get_init, get_init_checkpoint, init_fingerprint, list_inits
-from medbench_core.reported import load_reported
+from medbench_core.papers import load_reported
 from medbench_core.tasks import create_task
 from medbench_core.zoo import (ChecksumError, LayoutError, UnsafeCheckpointError, WeightsUnavailableError, fetch,
                                get_record, import_file, list_records, recorded_pins)

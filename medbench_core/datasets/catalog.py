@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._registry import Registry
+from ..targets import IGNORE
 from . import formats
 
 
@@ -317,7 +318,6 @@ def _index_drive(root: Path, opts: dict | None = None) -> pd.DataFrame:
 
 
 def _load_drive(root, row, opts):
-    from ..tasks import IGNORE  # (not at the top: the task registry imports this module)
 
     img = formats.read_image(row.path, "RGB")
     vessels, fov = formats.read_mask(row.manual), formats.read_mask(row.fov)

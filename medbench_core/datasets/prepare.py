@@ -36,7 +36,7 @@ def _task(task):
 
 def prepared_dir(task, size: int, cache_dir=None) -> Path:
     """Where ``task`` is cached at ``size`` px: ``<cache>/prepared/<task>/<size>px-<manifest sha>-v<version>``."""
-    from ..data import get_cache_dir
+    from ..paths import get_cache_dir
 
     spec = _task(task)
     sha = splits.manifest_sha(splits.load_manifest(spec.source))
@@ -155,7 +155,7 @@ def prepare(task, root: str | os.PathLike, *, size: int | None = None, profile: 
     naming it, and leaves no partial cache behind.
     """
     from ..tasks import create_task
-    from ..engine import progress_enabled
+    from ..paths import progress_enabled
 
     spec = create_task(_task(task).name, profile)
     size = int(size or spec.protocol.image_size)

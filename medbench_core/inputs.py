@@ -1,0 +1,74 @@
+"""What runs need before they start, resolved once for ``run``, ``sweep`` and ``book``: prepared data, present
+weights and made pre-training stages; and, for one run, its inputs already resolved (data, checkpoint,
+normalisation), so that training never reaches back into pre-training, the zoo or dataset preparation."""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+from .data import SplitData, load_task_data, require_prepared
+from .pretrain import find_init_checkpoint, get_init, get_init_checkpoint, init_normalisation, require_weights
+from .tasks import TaskSpec, create_task
+
+
+def check_inputs(configs, cache_dir=None) -> None:
+    """Raise before any work, with one list each, when the data of a real task is not prepared or the weights of
+    a real initialisation are not available (fetched or imported) for ``configs`` (RunConfigs)."""
+    configs = list(configs)
+    tasks = {}
+    for c in configs:
+        tasks.setdefault((c.task, c.profile, c.image_size), c)
+    require_prepared([task_of(c) for c in tasks.values()], cache_dir)
+    require_weights([(c.arch, c.init) for c in configs], cache_dir)
+
+
+def prepare_inputs(configs, cache_dir=None, *, progress: bool | None = None) -> None:
+    """``check_inputs``, then make every missing pre-training stage (once per architecture and initialisation)."""
+    configs = list(configs)
+    check_inputs(configs, cache_dir)
+    for arch, init, profile in dict.fromkeys((c.arch, c.init, c.profile) for c in configs):
+        get_init_checkpoint(init, arch, profile, cache_dir=cache_dir, progress=progress)
+
+
+@dataclass
+class RunInputs:
+    """Everything one run reads, resolved: its task (protocol at the run's image size), data splits, the
+    checkpoint of its initialisation (``None`` for scratch) and the input normalisation its weights expect."""
+
+    task: TaskSpec
+    data: dict[str, SplitData]
+    checkpoint: Path | None
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def resolve_inputs(cfg, cache_dir=None) -> RunInputs:
+    """The inputs of run ``cfg`` (a RunConfig), from the caches that ``prepare_inputs`` filled. Raises, naming the
+    command, if the initialisation's checkpoint is not there."""
+    task = task_of(cfg)
+    ckpt = find_init_checkpoint(cfg.init, cfg.arch, cfg.profile, cache_dir=cache_dir)
+    if ckpt is None and get_init(cfg.init).weights:
+        from .pretrain import zoo_key
+        from .zoo import WeightsUnavailableError
+
+        key = zoo_key(cfg.init, cfg.arch)
+        raise WeightsUnavailableError(f"the weights {key} are not in the cache (nothing was run): "
+                                      f"`medbench weights fetch {key}` or `medbench weights import {key} FILE`")
+    if ckpt is None and get_init(cfg.init).stages:
+        raise FileNotFoundError(f"the pre-training checkpoint of {cfg.init} for {cfg.arch} is not in the cache; "
+                                "prepare the grid first (medbench run and sweep do; in code: "
+                                "medbench_core.inputs.prepare_inputs)")
+    mean, std = init_normalisation(cfg.init, cfg.arch)
+    return RunInputs(task, load_task_data(task, cache_dir), ckpt, mean, std)
+
+
+def task_of(cfg) -> TaskSpec:
+    """The task of run ``cfg`` as it trains: the profile's protocol at the run's image size (and, for generated
+    data, the run's split sizes)."""
+    task = create_task(cfg.task, cfg.profile)
+    if cfg.image_size != task.protocol.image_size or (task.synthetic and
+                                                      (cfg.n_train, cfg.n_val, cfg.n_test) != task.sizes):
+        task = dataclasses.replace(task, protocol=dataclasses.replace(task.protocol, image_size=cfg.image_size),
+                                   sizes=(cfg.n_train, cfg.n_val, cfg.n_test) if task.synthetic else task.sizes)
+    return task

@@ -1,0 +1,246 @@
+"""What every section plug-in shares: the ``Section`` record (its question, claim and default grid, and what it
+becomes on the profiles that run the papers' own data, models and weights), the ``Results`` view a plug-in reads,
+and the default table, figure and headlines. A plug-in module subclasses ``Section`` with what is particular to its
+section: its verdict rule, its comparisons, its headline numbers and the papers' side of its question.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from .. import papers, report
+from ..models import get_arch
+from ..pretrain import get_init
+from ..tables import Table, frame_table
+from ..tasks import CLASSIFICATION, get_task_spec
+
+KIND_WORDS = {CLASSIFICATION: "classification", "binary_segmentation": "segmentation"}
+
+
+@dataclass(frozen=True)
+class Section:
+    """A section of the paper as a notebook with a default grid: tasks x archs x inits x fractions x seeds.
+
+    ``compare`` says what the rows of its table are: ``init`` (one architecture, initialisations compared) or
+    ``arch`` (architecture x initialisation, rows keyed ``"arch/init"``). ``baseline`` and ``candidate`` are row
+    keys (``candidate`` may be ``"ssl"``: every self-supervised init); the significance marks compare every row with
+    ``baseline``; the claim is about ``candidate`` (and ``rival``, the row it is compared with pairwise).
+    ``claim_kinds`` are the kinds of task the claim speaks of: a verdict from a grid without some of them says so.
+    """
+
+    key: str
+    number: int
+    notebook: str  # file name in notebooks/
+    title: str
+    question: str
+    claim: str
+    tasks: tuple[str, ...]
+    inits: tuple[str, ...]
+    baseline: str
+    candidate: str
+    prefix: str  # of the headline names its notebook glues (``gr_verdict``)
+    rival: str = ""
+    arch: str = "test_resnet"
+    archs: tuple[str, ...] = ()  # several architectures (compare="arch"); empty: just ``arch``
+    fractions: tuple[float, ...] = (1.0,)  # shares of the training split
+    compare: str = "init"  # init | arch
+    paper_tasks: tuple[tuple[str, str], ...] = ()  # (our task, the paper's task) where not the task's analog_of
+    claim_kinds: tuple[str, ...] = (CLASSIFICATION, "binary_segmentation")
+    row_title: str = "Initialisation"
+
+    @property
+    def all_archs(self) -> tuple[str, ...]:
+        return self.archs or (self.arch,)
+
+    def all_archs_on(self, profile: str) -> tuple[str, ...]:
+        return tuple(REAL_ARCHS[profile][a] for a in self.all_archs) if profile in REAL_ARCHS else self.all_archs
+
+    def for_profile(self, profile: str) -> "Section":
+        """The section as it runs on ``profile``. On ``paper`` and ``colab`` each generated task, miniature
+        architecture and synthetic initialisation is replaced by the papers' own (the real dataset, ResNet-50 /
+        ConvNeXt / Swin / DeiT, the released weights); ``colab`` uses MedMNIST+ (classification only), the tiny
+        variants, and leaves out extra candidates whose weights need a manual download (never the baseline or the
+        compared models). Other profiles keep the section as is.
+        """
+        if profile not in REAL_TASKS:
+            return self
+
+        roles = {g.split("/")[-1] for g in (self.baseline, self.candidate, self.rival) if g}
+
+        def init(i: str) -> str | None:
+            real = REAL_INITS.get(i)
+            if real is None:
+                return None
+            if profile == "colab" and i not in roles and any(_manual_weights(real, a) for a in self.all_archs_on(
+                    profile)):
+                return None  # an extra candidate that needs a manual download: left out on Colab
+            return real
+
+        def arch(a: str) -> str:
+            return REAL_ARCHS[profile][a]
+
+        def group(g: str) -> str:
+            if g in ("", "ssl"):
+                return g
+            if "/" in g:
+                a, i = g.split("/")
+                return f"{arch(a)}/{init(i)}"
+            return init(g) or ""
+
+        tasks = tuple(dict.fromkeys(REAL_TASKS[profile][t] for t in self.tasks if REAL_TASKS[profile].get(t)))
+        return dataclasses.replace(
+            self, tasks=tasks, inits=tuple(dict.fromkeys(x for x in map(init, self.inits) if x)),
+            arch=arch(self.arch), archs=tuple(arch(a) for a in self.archs), baseline=group(self.baseline),
+            candidate=group(self.candidate), rival=group(self.rival),
+            paper_tasks=tuple((REAL_TASKS[profile][t], p) for t, p in self.paper_tasks if REAL_TASKS[profile].get(t)))
+
+    # -- our runs: a plug-in overrides what its section does differently ---------------------------------------
+
+    def table(self, res: "Results") -> Table:
+        """Our results in the papers' layout."""
+        return report.scores_table(res.summary, res.grid.groups, res.grid.tasks, baseline=self.baseline,
+                                   caption=res.caption(), row_title=self.row_title)
+
+    def details(self, res: "Results") -> list:
+        """Further tables and figures the section's question needs (a list of displayable objects)."""
+        return []
+
+    def figure(self, res: "Results"):
+        """The figure the section page and the summary show for the claim."""
+        return report.plot_scores(res.df, res.grid.groups, res.grid.tasks, title=self.title,
+                                  synthetic=res.synthetic)
+
+    def verdict(self, res: "Results") -> report.Verdict:
+        """The verdict rule of the section, on its runs."""
+        raise NotImplementedError
+
+    def judge(self, res: "Results") -> report.Verdict:
+        """``verdict``, with its scope stated when the grid holds only some of the kinds of task the claim is
+        about (e.g. ``colab`` runs classification only)."""
+        v = self.verdict(res)
+        kinds = {get_task_spec(t).kind for t in res.grid.tasks}
+        missing = [k for k in self.claim_kinds if k not in kinds]
+        if missing:
+            have = ", ".join(KIND_WORDS.get(k, k) for k in self.claim_kinds if k in kinds) or "no"
+            lack = ", ".join(KIND_WORDS.get(k, k) for k in missing)
+            v.scope = (f"Drawn from the {have} tasks only: the claim is also about {lack}, which this grid (profile "
+                       f"{res.grid.profile}) does not run; that part of the claim is untested here.")
+        return v
+
+    def reproduced(self, res: "Results") -> Table:
+        """Our effects next to the papers' numbers, for every reported cell our grid has a counterpart of."""
+        raise NotImplementedError
+
+    def headlines(self, res: "Results") -> dict:
+        """The numbers the page's prose reads (myst-nb glue), named ``<prefix>_<name>``."""
+        v = res.verdict
+        common = {"verdict": v.outcome, "profile": res.grid.profile, "runs": len(res.grid.configs),
+                  "seeds": len(res.grid.seeds), "scope": v.scope or "all the kinds of task the claim is about"}
+        return {f"{self.prefix}_{k}": val for k, val in (common | self.section_headlines(res)).items()}
+
+    def section_headlines(self, res: "Results") -> dict:
+        return {}
+
+    # -- the papers' side, from the reported registry ----------------------------------------------------------
+
+    def reported(self) -> pd.DataFrame:
+        return papers.load_reported(self.key)
+
+    def paper_table(self) -> Table:
+        raise NotImplementedError
+
+    def paper_plot(self):
+        raise NotImplementedError
+
+    def paper_claims(self) -> list[dict]:
+        """The papers' claims of this section, each flagged by the papers' own numbers (``papers.FLAGS``)."""
+        raise NotImplementedError
+
+    def paper_details(self) -> list:
+        """Further views of the papers' numbers (e.g. re-derived tests); none by default."""
+        return []
+
+    def paper_claims_table(self) -> Table:
+        return papers.claims_table(self.paper_claims())
+
+
+class Results:
+    """A section's stored runs on one grid (from ``load_grid_results``), with the views plug-ins read."""
+
+    def __init__(self, grid, df: pd.DataFrame, *, results_dir=None, cache_dir=None):
+        self.grid, self.df = grid, df
+        self.results_dir, self.cache_dir = results_dir, cache_dir
+
+    @property
+    def section(self) -> Section:
+        return self.grid.section
+
+    @property
+    def synthetic(self) -> bool:
+        return report.is_synthetic(self.grid.tasks)
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        return report.summarize(self.df, baseline=self.section.baseline)
+
+    @cached_property
+    def verdict(self) -> report.Verdict:
+        return self.section.judge(self)
+
+    def at_full(self) -> pd.DataFrame:
+        """The summary at the full training set, indexed by (group, task)."""
+        return self.summary[self.summary["fraction"] == 1.0].set_index(["group", "task"])
+
+    def caption(self, task: str | None = None) -> str:
+        what = get_task_spec(task).display_name if task else ", ".join(get_arch(a).label or a
+                                                                        for a in self.grid.archs)
+        return (f"medbench, {what}, profile {self.grid.profile}, {len(self.grid.seeds)} seeds per cell"
+                + (", SYNTHETIC data." if self.synthetic else "."))
+
+
+def directions_table(rows: list[dict], *, synthetic: bool, what: str = "The effects the claim is about") -> Table:
+    """Rows comparing our effects with the paper's (a column starting ``same direction`` or ``both``), with a
+    caption that counts the agreements among the rows the paper reports."""
+    text = pd.DataFrame(rows)
+    key = [c for c in text.columns if c.startswith("same direction") or c.startswith("both")]
+    known = text[text[key[0]] != "–"] if key and len(text) else text
+    agree = int((known[key[0]] == "yes").sum()) if key and len(text) else 0
+    cap = (f"{what}, ours (synthetic data; marks from our t-tests) and the paper's. {agree} of {len(known)} agree. "
+           "Sizes are not comparable on synthetic data; directions are." if synthetic else
+           f"{what}, ours and the paper's; {agree} of {len(known)} agree.")
+    return frame_table(text, cap)
+
+
+def same_sign(a: float, b: float) -> str:
+    return "yes" if np.sign(a) == np.sign(b) else "no"
+
+
+# What a section's stand-ins become on the profiles that run the papers' own data, models and weights.
+REAL_TASKS = {
+    "paper": {"syn_dxc": "chexpert", "syn_txc": "shenzhen", "syn_pxs": "siim_ptx", "syn_lxs": "jsrt_clavicle",
+              "syn_vxs": "drive"},
+    "colab": {"syn_dxc": "chestmnist", "syn_txc": "pneumoniamnist"},  # MedMNIST+ has no segmentation sets
+}
+REAL_INITS = {"scratch": "scratch", "synth_imagenet": "imagenet", "synth_inat": "inat2021",
+              "synth_chest": "chestxray14", "synth_imagenet_chest": "imagenet_chestxray14", "ssl_simclr": "simclr_v1",
+              "ssl_moco_v2": "moco_v2", "ssl_byol": "byol", "ssl_swav": "swav", "ssl_barlow_twins": "barlow_twins"}
+REAL_ARCHS = {
+    "paper": {"test_resnet": "resnet50", "mini_convnext": "convnext_base", "mini_swin": "swin_base",
+              "mini_vit": "deit_base"},
+    "colab": {"test_resnet": "resnet50", "mini_convnext": "convnext_tiny", "mini_swin": "swin_tiny",
+              "mini_vit": "deit_tiny"},
+}
+
+
+def _manual_weights(init: str, arch: str) -> bool:
+    from ..zoo import get_record, list_records
+
+    spec = get_init(init)
+    if not spec.weights:
+        return False
+    key = f"{arch}.{spec.weights}"
+    return key not in list_records() or get_record(key).source == "manual"

@@ -1,0 +1,196 @@
+"""Section 5: ConvNets vs vision transformers as the labelled training set shrinks (MedIA 2025)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import pandas as pd
+
+from .. import papers
+from ..data import write_fraction_manifest
+from ..inputs import task_of
+from ..models import get_arch
+from ..pretrain import get_init
+from ..report import Verdict, fraction_table, outcome, pair_differences, plot_learning_curves
+from ..stats import is_significant
+from ..tables import Table, frame_table, grid_html
+from ..tasks import CLASSIFICATION, get_task_spec
+from .base import Results, Section, directions_table, same_sign
+
+SMALL = 0.1  # "few labels": fractions up to this share of the training split
+
+
+class DataSize(Section):
+    def task(self, res: Results) -> str:
+        return res.grid.tasks[0]
+
+    def pairs(self, res: Results) -> list[tuple[str, str, str]]:
+        """(name, ConvNet group, transformer group) per init: differences are transformer minus ConvNet, as in
+        the MedIA 2025 table. The ConvNet and transformer are the section's baseline and candidate architectures,
+        or else the grid's first of each family (by the registry)."""
+        archs = res.grid.archs
+        conv = self.baseline.split("/")[0]
+        vit = self.candidate.split("/")[0]
+        conv = conv if conv in archs else [a for a in archs if get_arch(a).family == "convnet"][0]
+        vit = vit if vit in archs else [a for a in archs if get_arch(a).family == "transformer"][0]
+        return [(f"{get_arch(vit).label} − {get_arch(conv).label} ({get_init(i).label})", f"{conv}/{i}", f"{vit}/{i}")
+                for i in res.grid.inits]
+
+    def differences(self, res: Results) -> pd.DataFrame:
+        if "differences" not in res.__dict__:
+            res.__dict__["differences"] = pair_differences(res.df, self.pairs(res), self.task(res))
+        return res.__dict__["differences"]
+
+    def table(self, res: Results) -> Table:
+        d = self.differences(res)
+        return fraction_table(res.summary, res.grid.groups, self.task(res), caption=res.caption(self.task(res)),
+                              diffs=d, n_images=dict(zip(d["fraction"], d["labelled images"])))
+
+    def figure(self, res: Results):
+        return plot_learning_curves(res.df, res.grid.groups, self.task(res), title=self.title,
+                                    synthetic=res.synthetic)
+
+    def details(self, res: Results) -> list:
+        """The training subsets: one manifest per task (image ids per fraction) written next to the results,
+        re-read and checked to be nested and drawn from the training split only."""
+        rows = []
+        for t in res.grid.tasks:
+            spec = task_of(next(c for c in res.grid.configs if c.task == t))
+            path = write_fraction_manifest(spec, res.grid.fractions, Path(res.results_dir) / "manifests",
+                                           cache_dir=res.cache_dir)
+            man = json.loads(path.read_text())
+            ids = [set(v) for v in man["fractions"].values()]
+            if not all(a <= b for a, b in zip(ids, ids[1:])) or any(not i.startswith("train/") for s in ids
+                                                                     for i in s):
+                raise RuntimeError(f"{path} is not nested and train-only: the fractions would not be comparable")
+            rows += [{"task": spec.display_name, "fraction": f"{float(f):.0%}", "training images": len(v),
+                      "validation / test images": f"{man['n_val']} / {man['n_test']}", "manifest": path.name}
+                     for f, v in man["fractions"].items()]
+        return [frame_table(pd.DataFrame(rows), "Training subsets, re-read from their manifests: nested (each inside "
+                                                "the larger ones) and drawn from the training split only.")]
+
+    def verdict(self, res: Results) -> Verdict:
+        """Does the pre-trained transformer trail the pre-trained ConvNet when labelled data are few (fractions ≤
+        ``SMALL``), and does the gap close with more data?
+
+        agrees: significantly behind at some small fraction, never significantly ahead there, and the gap at the
+        full training set is smaller than the mean gap at the small fractions. does not agree: not behind on average
+        at the small fractions, or significantly ahead at one of them. inconclusive: anything in between, or no
+        fraction small enough in the grid.
+        """
+        diffs = self.differences(res)
+        names = {b.split("/")[1]: name for name, _, b in self.pairs(res)}
+        pretrained = next(n for i, n in names.items() if i != "scratch")
+        d = diffs[diffs["pair"] == pretrained].set_index("fraction")
+        few, full = d[d.index <= SMALL], d.loc[d.index.max()]
+        reasons = [f"{pretrained}: {r['difference']:+.2f} points at {f:.0%} ({int(r['labelled images'])} images, "
+                   f"{r['mark']})" for f, r in d.iterrows()]
+        if not len(few):
+            reasons.append(f"no training fraction of at most {SMALL:.0%} in this grid: the claim about few labels "
+                           "cannot be tested")
+            return Verdict(outcome(agrees=False, disagrees=False), reasons)
+        behind = bool(((few["difference"] < 0) & few["p"].map(is_significant)).any())
+        ahead = bool(((few["difference"] > 0) & few["p"].map(is_significant)).any())
+        closes = full["difference"] > few["difference"].mean()
+        reasons.append(f"mean gap with ≤ {SMALL:.0%} of the labels: {few['difference'].mean():+.2f} points; with all "
+                       f"of them: {full['difference']:+.2f} points ({'closes' if closes else 'does not close'})")
+        if "scratch" in names:
+            s = diffs[diffs["pair"] == names["scratch"]]
+            reasons.append(f"{names['scratch']}: {s['difference'].mean():+.2f} points on average over the fractions")
+        return Verdict(outcome(agrees=behind and not ahead and closes,
+                               disagrees=few["difference"].mean() >= 0 or ahead), reasons)
+
+    def reproduced(self, res: Results) -> Table:
+        rep, diffs, rows = self.reported(), self.differences(res), []
+        paper_rows = {0.1: "ChestX-ray14 (10%)", 0.25: "ChestX-ray14 (25%)", 1.0: "ChestX-ray14"}
+        for name, _, b in self.pairs(res):
+            pinit = get_init(b.split("/")[1]).paper_analog
+            for _, r in diffs[diffs["pair"] == name].iterrows():
+                row = {"model pair": name, "training data": f"{r['fraction']:.0%} ({r['labelled images']} images)",
+                       "ours (points)": f"{r['difference']:+.2f} {r['mark']}"}
+                pr = rep[(rep["dataset"] == paper_rows.get(r["fraction"])) & (rep["init"] == pinit)]
+                if len(pr):
+                    v = float(pr.iloc[0]["mean"])
+                    mark = pr.iloc[0]["mark"] if isinstance(pr.iloc[0]["mark"], str) else ""
+                    row.update({"paper (AUC points)": f"{v:+.2f} {mark}".strip() + f" ({pr.iloc[0]['dataset']})",
+                                "same direction": same_sign(r["difference"], v)})
+                else:
+                    row.update({"paper (AUC points)": "–", "same direction": "–"})
+                rows.append(row)
+        return directions_table(rows, synthetic=res.synthetic)
+
+    def section_headlines(self, res: Results) -> dict:
+        diffs = self.differences(res)
+        names = {b.split("/")[1]: name for name, _, b in self.pairs(res)}
+        pre = diffs[diffs["pair"] == next(n for i, n in names.items() if i != "scratch")].set_index("fraction")
+        scr = diffs[diffs["pair"] == names.get("scratch", "")]
+        few = pre[pre.index <= SMALL]
+        return {"few_gap": f"{few['difference'].mean():+.2f}" if len(few) else "– (no small fraction run)",
+                "full_gap": f"{pre['difference'].iloc[-1]:+.2f}",
+                "scratch_gap": f"{scr['difference'].mean():+.2f}" if len(scr) else "– (not run)",
+                "min_images": int(pre["labelled images"].min()), "max_images": int(pre["labelled images"].max())}
+
+    # -- the papers' side --
+
+    def paper_table(self) -> Table:
+        rep = self.reported()
+        rep = rep.assign(row=rep["labelled_images"].map(lambda n: f"{int(n) // 1000}K") + " (" + rep["dataset"] + ")")
+        cells = pd.DataFrame(index=list(dict.fromkeys(rep["row"])), columns=["ImageNet init", "Scratch"], dtype=object)
+        for _, r in rep.iterrows():
+            col = "ImageNet init" if r["init"] == "ImageNet" else "Scratch"
+            cells.loc[r["row"], col] = f"{r['mean']:+g}%" + (f" ({r['mark']})" if r["mark"] else "")
+        cap = ("As reported in MedIA 2025: AUC of Swin minus ConvNeXt on ChestX-ray14-like classification as the "
+               "number of labelled images grows; negative: ConvNeXt better. Marks as printed (ImageNet init only).")
+        return Table(cells, grid_html(cells, cap, corner="labelled images"))
+
+    def paper_plot(self):
+        rep = self.reported()
+        fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=130)
+        for init, c in (("ImageNet", "#0173b2"), ("Scratch", "#de8f05")):
+            g = rep[rep["init"] == init]
+            ax.plot(g["labelled_images"], g["mean"], "o-", c=c, label=f"{init} init")
+            for _, r in g.iterrows():
+                if r["mark"]:
+                    ax.annotate(r["mark"], (r["labelled_images"], r["mean"]), textcoords="offset points",
+                                xytext=(0, 6), ha="center", fontsize=8)
+        ax.axhline(0, c="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_xlabel("labelled training images")
+        ax.set_ylabel("AUC: Swin minus ConvNeXt (%)")
+        ax.legend(fontsize=8)
+        ax.set_title("Annotation efficiency, as reported (MedIA 2025)", fontsize=10)
+        fig.tight_layout()
+        return fig
+
+    def paper_claims(self) -> list[dict]:
+        rows, rep = [], self.reported()
+        for _, r in rep[rep["init"] == "ImageNet"].iterrows():
+            sig = r["mark"] in ("*", "**", "***")
+            rows.append({"section": self.key, "flag": papers.SUPPORTED if sig and r["mean"] < 0 else papers.NOT_SUPPORTED,
+                         "claim": f"{int(r['labelled_images']) // 1000}K labelled images ({r['dataset']}), ImageNet "
+                                  "init: ConvNeXt beats Swin",
+                         "evidence": f"Swin minus ConvNeXt {r['mean']:+g} AUC points, printed mark {r['mark']}; "
+                                     "not re-derivable (no std)"})
+        scratch = rep[rep["init"] == "Scratch"].sort_values("labelled_images")
+        shrinking = bool((scratch["mean"].diff().dropna() > 0).all())
+        rows.append({"section": self.key, "flag": papers.SUPPORTED if shrinking else papers.NOT_SUPPORTED,
+                     "claim": "From scratch, the gap between Swin and ConvNeXt narrows as labelled data grows",
+                     "evidence": "Swin minus ConvNeXt " + ", ".join(f"{v:+g}" for v in scratch["mean"])
+                                 + " points at " + ", ".join(f"{int(n) // 1000}K" for n in scratch["labelled_images"])})
+        return rows
+
+
+SECTION = DataSize(
+    key="data-size", number=5, notebook="05_data_size.ipynb", prefix="ds",
+    title="Transfer as labelled data shrink",
+    question="How do ConvNets and vision transformers behave as the labelled training set shrinks?",
+    claim="ConvNets are more annotation-efficient than vision transformers: ImageNet-pre-trained Swin trails "
+          "ConvNeXt when labelled data are few, and the gap closes as they grow; from scratch, Swin trails "
+          "far more at every size.",
+    tasks=("syn_dxc",),
+    inits=("scratch", "synth_imagenet"),
+    archs=("mini_convnext", "mini_swin"), compare="arch",
+    fractions=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0),
+    baseline="mini_convnext/synth_imagenet", candidate="mini_swin/synth_imagenet", claim_kinds=(CLASSIFICATION,),
+    row_title="Model")

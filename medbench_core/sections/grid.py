@@ -1,0 +1,136 @@
+"""A section's grid: every name of a section run checked and every run config built, before any work; and the
+stored rows of exactly that grid's runs."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .._registry import UnknownNameError
+from ..engine import resolve_device
+from ..experiments import SPEED_FIELDS, RunConfig, make_run_config
+from ..models import get_arch, list_archs
+from ..pretrain import is_self_supervised, list_inits
+from ..profiles import get_profile, list_profiles
+from ..results import ResultsStore
+from ..tasks import CLASSIFICATION, create_task
+from .base import Section
+from .registry import get_section
+
+
+def group_key(arch: str, init: str, compare: str) -> str:
+    """The row key of a run in a section's table: the init, or ``"arch/init"`` when architectures are compared."""
+    return init if compare == "init" else f"{arch}/{init}"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A validated section grid: every name checked, every run config built, nothing run yet."""
+
+    section: Section
+    profile: str
+    tasks: tuple[str, ...]
+    inits: tuple[str, ...]
+    archs: tuple[str, ...]
+    fractions: tuple[float, ...]
+    seeds: tuple[int, ...]
+    configs: tuple[RunConfig, ...]
+
+    @property
+    def arch(self) -> str:
+        """The architecture, or all of them joined with ', ' for sections that compare several."""
+        return ", ".join(self.archs)
+
+    @property
+    def hashes(self) -> list[str]:
+        return [c.config_hash() for c in self.configs]
+
+    @property
+    def groups(self) -> tuple[str, ...]:
+        """Row keys of the section's table, in order (inits, or ``arch/init`` pairs)."""
+        c = self.section.compare
+        return tuple(dict.fromkeys(group_key(a, i, c) for a in self.archs for i in self.inits))
+
+
+GRID_PARAMS = ("tasks", "inits", "arch", "archs", "fractions", "num_seeds", "device", "protocol")  # of a notebook
+
+
+def _check_names(kind: str, names, valid) -> None:
+    bad = [n for n in names if n not in valid]
+    if bad:
+        raise UnknownNameError(f"unknown {kind} {bad[0]!r}; valid {kind}s: {', '.join(valid)}")
+
+
+def validate_section_params(section: str, *, profile: str = "demo", tasks=None, inits=None, arch=None,
+                            archs=None, fractions=None, num_seeds: int | None = None, device: str = "auto",
+                            speed: dict | None = None, protocol: dict | None = None) -> Grid:
+    """Check every name of a section run and build its run configs, before any work; unknown names raise with the
+    list of valid ones. ``protocol`` overrides fields of every task's protocol (e.g. ``{"max_epochs": 1}``); the
+    overrides are part of each run's hash.
+
+    Example:
+        >>> len(validate_section_params("domain-adaptation", profile="smoke").configs)
+        24
+    """
+    if profile not in list_profiles():
+        raise UnknownNameError(f"unknown profile {profile!r}; valid profiles: {', '.join(list_profiles())}")
+    sec = get_section(section).for_profile(profile)
+    tasks = tuple(tasks or sec.tasks)
+    inits = tuple(inits or sec.inits)
+    if arch and archs:
+        raise ValueError("give arch (one architecture) or archs (several), not both")
+    archs = tuple(archs or ((arch,) if arch else sec.all_archs))
+    fractions = tuple(float(f) for f in (fractions or sec.fractions))
+    for t in tasks:
+        create_task(t, profile)  # raises with the valid names
+    _check_names("init", inits, list_inits())
+    _check_names("arch", archs, list_archs())
+    bad = [f for f in fractions if not 0 < f <= 1]
+    if bad:
+        raise ValueError(f"fractions must be in (0, 1], got {bad}")
+    if sec.compare == "init" and len(archs) != 1:
+        raise ValueError(f"section {section!r} compares initialisations of one architecture; got archs {archs}")
+    groups = {group_key(a, i, sec.compare) for a in archs for i in inits}
+    for role, key in (("baseline", sec.baseline), ("candidate", sec.candidate), ("rival", sec.rival)):
+        if not key:
+            continue
+        if key == "ssl":
+            if not any(is_self_supervised(i) for i in inits):
+                raise ValueError("inits must include at least one self-supervised init, the section's "
+                                 f"candidates; got {', '.join(inits)}")
+        elif key not in groups:
+            what = "inits" if sec.compare == "init" else "archs and inits"
+            raise ValueError(f"{what} must include {key!r}, the section's {role} (the verdict compares it); got "
+                             f"{', '.join(sorted(groups))}")
+    seg_only = [a for a in archs if not get_arch(a).segmentation]
+    if num_seeds is None:
+        num_seeds = get_profile(profile).num_runs or min(create_task(t, profile).protocol.num_runs for t in tasks)
+    if num_seeds < 2:
+        raise ValueError(f"num_seeds must be at least 2 (a t-test needs two runs per group), got {num_seeds}")
+    resolve_device(device)
+    seeds = tuple(range(num_seeds))
+    bad = [k for k in (speed or {}) if k not in SPEED_FIELDS]
+    if bad:
+        raise ValueError(f"unknown speed options {bad}; valid: {', '.join(SPEED_FIELDS)}")
+    overrides = dict(protocol or {})
+    clash = [k for k in overrides if k in SPEED_FIELDS]
+    if clash:
+        raise ValueError(f"{clash} are speed options, not protocol fields: pass them as speed")
+    configs = tuple(make_run_config(section, t, i, a, s, profile, fraction=f, device=device,
+                                    **(speed or {}), **overrides)
+                    for t in tasks for a in archs for i in inits for f in fractions for s in seeds
+                    if not (a in seg_only and create_task(t, profile).kind != CLASSIFICATION))
+    return Grid(sec, profile, tasks, inits, archs, fractions, seeds, configs)
+
+
+def load_grid_results(grid: Grid, results_dir: str | Path) -> pd.DataFrame:
+    """The stored rows of exactly this grid's runs (selected by config hash), labelled with this section."""
+    df = ResultsStore(results_dir).load(grid.hashes)
+    missing = len(set(grid.hashes)) - df["config_hash"].nunique() if len(df) else len(grid.hashes)
+    if missing:
+        raise RuntimeError(f"{missing} of {len(grid.hashes)} runs of this grid are not in {results_dir}; "
+                           "run the grid first")
+    df = df.assign(section=grid.section.key)
+    df["group"] = [group_key(a, i, grid.section.compare) for a, i in zip(df["arch"], df["init"])]
+    return df

@@ -1,0 +1,154 @@
+"""A section page: what a section notebook calls, one call per cell, the same calls in every section notebook.
+
+    page = section_page("granularity", profile=profile, ...)   # validate every name, before any work
+    page.describe()       # what runs here, from the profile and the grid
+    run_summary = page.run()
+    page.provenance(); page.pretraining(); page.table(); page.details()
+    page.paper_table(); page.reproduced(); page.figure(); page.verdict(); page.glue_headlines()
+"""
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+from .. import report
+from ..models import get_arch
+from ..paths import find_root
+from ..pretrain import get_init
+from ..profiles import get_profile
+from ..results import ResultsStore
+from ..tasks import get_task_spec
+from .base import Results
+from .grid import Grid, load_grid_results, validate_section_params
+
+
+def _show(*objs) -> None:
+    """Display tables and figures in order (figures once, then closed)."""
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    for o in objs:
+        display(o)
+        if isinstance(o, plt.Figure):
+            plt.close(o)
+
+
+class SectionPage:
+    """One section on one profile: its validated grid, its runs and every view its notebook shows."""
+
+    def __init__(self, grid: Grid, *, results_dir, cache_dir=None, progress: bool | None = None):
+        self.grid, self.section = grid, grid.section
+        self.results_dir, self.cache_dir, self.progress = str(results_dir), cache_dir, progress
+        self._results: Results | None = None
+
+    # -- before the runs --
+
+    def describe(self):
+        """What runs on this page, said from the profile and the grid (never typed for one profile)."""
+        from IPython.display import HTML
+
+        g, prof = self.grid, get_profile(self.grid.profile)
+        stored = sum(ResultsStore(self.results_dir).has(h) for h in g.hashes)
+        tasks = ", ".join(get_task_spec(t).display_name for t in g.tasks)
+        archs = ", ".join(get_arch(a).label or a for a in g.archs)
+        inits = ", ".join(get_init(i).label for i in g.inits)
+        size = sorted({c.image_size for c in g.configs})
+        epochs = sorted({c.max_epochs for c in g.configs})
+        setup = (f"{len(g.configs)} runs ({len(g.tasks)} tasks × {len(g.groups)} models × {len(g.fractions)} "
+                 f"training fractions × {len(g.seeds)} seeds), {stored} already stored; images of "
+                 f"{'/'.join(map(str, size))} px, at most {'/'.join(map(str, epochs))} epochs.")
+        if report.is_synthetic(g.tasks):
+            kind, title = "warning", "What runs here: SYNTHETIC data"
+            body = (f"On the <code>{g.profile}</code> profile this page trains on <b>synthetic, procedurally "
+                    f"generated images</b>, not medical data ({html.escape(tasks)}), with {html.escape(archs)} "
+                    f"initialised as {html.escape(inits)}. It reproduces the <i>design</i> of the experiment, so "
+                    "the direction of an effect can be compared with the paper, never its size. The "
+                    "<code>colab</code> and <code>paper</code> profiles run the same cells on the papers' "
+                    "datasets and released weights.")
+        else:
+            kind, title = "note", "What runs here"
+            body = (f"On the <code>{g.profile}</code> profile ({html.escape(prof.description)}) this page trains "
+                    f"on the real datasets {html.escape(tasks)}, with {html.escape(archs)} initialised as "
+                    f"{html.escape(inits)} (released weights, audited on load).")
+        return HTML(f'<div class="admonition {kind}"><p class="admonition-title">{title}</p><p>{body}</p>'
+                    f"<p>{html.escape(setup)}</p></div>")
+
+    def run(self) -> dict:
+        """Train every run of the grid the store lacks (stored runs are read, never trained again)."""
+        from ..experiments import run_grid
+
+        return run_grid(self.grid, self.results_dir, cache_dir=self.cache_dir, progress=self.progress)
+
+    # -- the runs --
+
+    @property
+    def results(self) -> Results:
+        if self._results is None:
+            self._results = Results(self.grid, load_grid_results(self.grid, self.results_dir),
+                                    results_dir=self.results_dir, cache_dir=self.cache_dir)
+        return self._results
+
+    def provenance(self):
+        return report.provenance(self.results.df)
+
+    def pretraining(self):
+        return report.pretraining_table(self.grid, cache_dir=self.cache_dir)
+
+    def table(self):
+        return self.section.table(self.results)
+
+    def details(self) -> None:
+        _show(*self.section.details(self.results))
+
+    def figure(self) -> None:
+        _show(self.section.figure(self.results))
+
+    def verdict(self) -> report.Verdict:
+        return self.results.verdict
+
+    def headlines(self) -> dict:
+        return self.section.headlines(self.results)
+
+    def glue_headlines(self) -> None:
+        """Record the headline numbers with myst-nb glue (the prose reads them; ``headlines`` returns them)."""
+        report.glue_headlines(self.headlines())
+
+    # -- the papers' side and the two side by side --
+
+    def paper_table(self):
+        return self.section.paper_table()
+
+    def reproduced(self):
+        return self.section.reproduced(self.results)
+
+
+def section_page(section: str, *, profile: str = "demo", tasks=None, inits=None, arch=None, archs=None,
+                 fractions=None, num_seeds=None, device: str = "auto", protocol: dict | None = None,
+                 results_dir=None, cache_dir=None, progress: bool | None = None) -> SectionPage:
+    """Validate every parameter of a section notebook (unknown names raise with the valid ones, before any work)
+    and return its page. ``results_dir`` defaults to ``results/`` of the checkout."""
+    grid = validate_section_params(section, profile=profile, tasks=tasks, inits=inits, arch=arch, archs=archs,
+                                   fractions=fractions, num_seeds=num_seeds, device=device, protocol=protocol)
+    results_dir = results_dir or str(Path(find_root()) / "results")
+    return SectionPage(grid, results_dir=results_dir, cache_dir=cache_dir, progress=progress)
+
+
+class PaperPage:
+    """The papers' own numbers of one section (the 'What the papers report' pages)."""
+
+    def __init__(self, section: str):
+        from .registry import get_section
+
+        self.section = get_section(section)
+
+    def table(self):
+        return self.section.paper_table()
+
+    def figure(self) -> None:
+        _show(self.section.paper_plot())
+
+    def claims(self):
+        return self.section.paper_claims_table()
+
+    def details(self) -> None:
+        _show(*self.section.paper_details())
