@@ -332,6 +332,17 @@ def create_model(arch: str, task: TaskSpec, *, checkpoint: str | Path | None = N
     return model
 
 
+def load_mapped(path) -> dict:
+    """``torch.load(weights_only=True)``, memory-mapped where the file's format allows (tensors are read when used,
+    not all at once; files in the legacy format are read whole)."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except RuntimeError as e:
+        if "mmap" not in str(e):
+            raise
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def read_checkpoint(path: str | Path, *, arch: str | None = None) -> dict[str, torch.Tensor]:
     """The state dict of a medbench checkpoint, read with ``weights_only=True`` (no arbitrary unpickling).
 
@@ -340,7 +351,7 @@ def read_checkpoint(path: str | Path, *, arch: str | None = None) -> dict[str, t
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = load_mapped(path)
     if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
         raise CheckpointAuditError(f"{path} is not a medbench checkpoint (no 'state_dict' entry)")
     if arch is not None and ckpt.get("arch") not in (None, arch, get_arch(arch).timm_name):

@@ -38,7 +38,7 @@ from ._registry import Registry
 from .data import BatchLoader, SplitData, get_cache_dir, load_pretrain_data
 from .engine import make_loss, make_optimizer, progress_enabled, resolve_device, seed_everything
 from .metrics import mean_auc
-from .models import build_classifier, classifier_head_prefixes, load_backbone, read_checkpoint
+from .models import build_classifier, classifier_head_prefixes, load_backbone, load_mapped, read_checkpoint
 from .profiles import get_profile
 from .ssl import get_ssl_method, list_ssl_methods, pretrain_ssl
 
@@ -380,7 +380,7 @@ def _pretrain_score(model, loader, multilabel: bool, dev) -> float:
 def checkpoint_meta(path: str | Path) -> dict:
     """Provenance of a cached initialisation: for a pre-training stage its config, history and final validation
     score; for imported real weights their key, source sha256, converter and audited tensor count."""
-    ck = torch.load(path, map_location="cpu", weights_only=True)
+    ck = load_mapped(path)  # metadata only: the tensors are not read
     if "meta_json" in ck:
         return json.loads(ck["meta_json"])
     return {k: v for k, v in ck.items() if k != "state_dict"}

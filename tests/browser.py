@@ -53,7 +53,8 @@ class Browser:
         port = int(port_file.read_text().split()[0])
         targets = json.load(urlopen(f"http://127.0.0.1:{port}/json/list"))
         page = next(t for t in targets if t["type"] == "page")
-        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60)
+        # no Origin header: Chromium 111+ refuses DevTools connections from an origin it was not told to allow
+        self.ws = websocket.create_connection(page["webSocketDebuggerUrl"], timeout=60, suppress_origin=True)
         self.msg_id = 0
         self.call("Page.enable")
 

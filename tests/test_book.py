@@ -79,13 +79,14 @@ def test_book_builds_from_smoke_results(built_book, smoke_cache):
 
 
     # a second build with nothing changed re-executes nothing; a change in the results store re-executes the section
+    # (what is re-executed is decided before rendering: these builds skip the HTML)
     executed = sorted((book_copy / "book" / "executed").rglob("*.ipynb"))
     mtimes = {p: p.stat().st_mtime_ns for p in executed}
-    build_book("smoke", root=book_copy, results_dir=results, cache_dir=smoke_cache)
+    build_book("smoke", root=book_copy, results_dir=results, cache_dir=smoke_cache, render=False)
     assert {p: p.stat().st_mtime_ns for p in executed} == mtimes  # nothing re-executed
     # runs another section adds to the shared store do not count; a change in this section's runs does
     (results / "runs" / "0000000000000000.csv").write_text("")
-    build_book("smoke", root=book_copy, results_dir=results, cache_dir=smoke_cache)
+    build_book("smoke", root=book_copy, results_dir=results, cache_dir=smoke_cache, render=False)
     assert {p: p.stat().st_mtime_ns for p in executed} == mtimes
     from medbench_core import validate_section_params
 
@@ -93,7 +94,7 @@ def test_book_builds_from_smoke_results(built_book, smoke_cache):
                if c.init == "synth_chest")  # a run no other section shares
     (results / "runs" / f"{own.config_hash()}.csv").unlink()
     build_book("smoke", root=book_copy, results_dir=results, cache_dir=smoke_cache,
-               sections=["domain-adaptation"])
+               sections=["domain-adaptation"], render=False)
     section = book_copy / "book" / "executed" / "03_domain_adaptation.ipynb"
     assert section.stat().st_mtime_ns != mtimes[section]
     assert (results / "runs" / f"{own.config_hash()}.csv").exists()  # trained again

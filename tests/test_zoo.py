@@ -266,9 +266,12 @@ def test_efficientnet_lite0_fine_tunes_on_the_embedded_default(tmp_path, cache):
     from medbench_core.experiments import make_run_config, run_one
     from medbench_core.results import ResultsStore
 
+    from medbench_core.inputs import prepare_inputs
+
     cfg = make_run_config("domain-adaptation", "syn_txc", "imagenet", "efficientnet_lite0", 0, "demo",
                           max_epochs=2)
     assert cfg.init_checkpoint.startswith("zoo:efficientnet_lite0.imagenet:5793442")
+    prepare_inputs([cfg], cache)  # the grid's inputs first (weights from the installed package), as run_grid does
     rows, cached = run_one(cfg, ResultsStore(tmp_path / "r"), cache_dir=cache, progress=False)
     auc = rows[(rows.split == "test") & (rows.metric == "mean_auc")].value.iloc[0]
     assert not cached and 0 <= auc <= 1
