@@ -201,3 +201,15 @@ def test_the_report_never_trains_or_fetches(tmp_path):
         text = pretraining_table(grid, cache_dir=empty).text
         assert (text["check (last stage)"] == "not in this machine's cache (runs made elsewhere)").all(), profile
     assert not list(empty.rglob("*.pt"))
+
+
+def test_architecture_headline_is_the_claims_pair():
+    """The headline gap is the candidate minus the rival (ImageNet-pre-trained ConvNeXt − Swin), not the first
+    pair in the grid's order (which starts from scratch)."""
+    conv, swin = "mini_convnext/synth_imagenet", "mini_swin/synth_imagenet"
+    df = _runs({(conv, "syn_txc", 1.0): _around(90), (swin, "syn_txc", 1.0): _around(87),
+                ("mini_convnext/scratch", "syn_txc", 1.0): _around(70),
+                ("mini_swin/scratch", "syn_txc", 1.0): _around(75)})
+    g = dataclasses.replace(mb.validate_section_params("architectures", profile="smoke"), tasks=("syn_txc",))
+    gaps = g.section.headlines(Results(g, df))["arch_main_gaps"]
+    assert gaps.startswith("+3.00 (") and "-5.00" not in gaps

@@ -113,7 +113,8 @@ class Architectures(Section):
 
     def section_headlines(self, res: Results) -> dict:
         d = self.differences(res)
-        main = d[d["pair"] == self.pairs(res)[0][0]] if len(d) else d
+        claim = next((n for n, a, b in self.pairs(res) if (a, b) == (self.rival, self.candidate)), None)
+        main = d[d["pair"] == claim] if len(d) else d  # the claim's pair: candidate minus rival
         return {"main_gaps": ", ".join(f"{r.difference:+.2f} ({get_task_spec(r.task).display_name}, {r.mark})"
                                        for r in main.itertuples()),
                 "conv_ahead": f"{int((d['difference'] > 0).sum())} of {len(d)}" if len(d) else "0 of 0"}
