@@ -102,7 +102,16 @@ def _outputs(nb) -> tuple[str, list[dict]]:
     return "\n".join(text), outs
 
 
-def test_dress_rehearsal(book_copy, tmp_path, monkeypatch, capsys):
+@pytest.fixture
+def big_files_removed(tmp_path):
+    """Weights and fine-tuned checkpoints are 100-350 MB each (gigabytes in all): none is kept after the test."""
+    yield
+    for f in tmp_path.rglob("*"):
+        if f.is_file() and f.stat().st_size > 1_000_000:
+            f.unlink()
+
+
+def test_dress_rehearsal(book_copy, tmp_path, monkeypatch, capsys, big_files_removed):
     """Both profiles, one after the other, on one data and weights cache (each with its own book and store)."""
     from medbench_core.book import build_book
 
