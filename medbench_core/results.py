@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .paths import atomic_save_npz
+from .paths import atomic_save_npz, atomic_write_bytes
 
 COLUMNS = [
     "section", "task", "init", "arch", "seed", "fraction", "profile", "split", "metric", "value",
@@ -37,12 +37,7 @@ _DTYPES = {"section": str, "task": str, "init": str, "arch": str, "seed": int, "
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def git_sha() -> str:

@@ -15,7 +15,7 @@ from ..pretrain import get_init
 from ..report import Verdict, fraction_table, outcome, pair_differences, plot_learning_curves
 from ..stats import is_significant
 from ..tables import Table, frame_table, grid_html
-from ..tasks import CLASSIFICATION, get_task_spec
+from ..tasks import CLASSIFICATION
 from .base import Results, Section, directions_table, same_sign
 
 SMALL = 0.1  # "few labels": fractions up to this share of the training split

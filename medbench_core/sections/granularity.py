@@ -12,7 +12,7 @@ from ..report import Verdict, group_label, outcome
 from ..stats import ALPHA, is_significant, significance_mark
 from ..tables import Table, grid_html
 from ..tasks import CLASSIFICATION, get_task_spec
-from .base import Results, Section, directions_table
+from .base import Results, Section, directions_table, same_sign
 
 
 class Granularity(Section):
@@ -58,7 +58,7 @@ class Granularity(Section):
                 higher, p = pr.iloc[0]["higher"], float(pr.iloc[0]["p_value"])
                 sign = 1 if str(higher).startswith("iNat") else -1
                 row.update({"paper: higher": f"{higher} (p = {p:.2g})",
-                            "same direction": "yes" if np.sign(r["diff_vs_baseline"]) == sign else "no"})
+                            "same direction": same_sign(r["diff_vs_baseline"], sign)})
             else:
                 row.update({"paper: higher": "not reported", "same direction": "–"})
             rows.append(row)
