@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from . import synthetic
+from .augment import get_augmentation
 from .paths import atomic_save_npz, get_cache_dir  # noqa: F401 (atomic_save_npz re-exported)
 from .tasks import CLASSIFICATION, IGNORE, TaskSpec
 
@@ -215,17 +216,23 @@ class BatchLoader:
     ``mean``/``std`` on ``device``.
 
     Grey images are repeated to 3 channels (as the papers feed X-rays to ImageNet models). With ``train=True`` the
-    order is shuffled each epoch and a random horizontal flip and a shift of up to ``size // 16`` px are applied to
-    images and masks alike; validation and test data are never augmented. Batches travel to the device as uint8 and
-    are converted, normalised and augmented there (on a GPU, where it pays). With ``workers > 0`` (default on a GPU:
-    up to 8) persistent DataLoader processes read the batches ahead into pinned memory; every random draw stays in
-    this process, so the batches are the same with or without workers.
+    order is shuffled each epoch and each batch goes through the training augmentation ``augment``, a name in
+    ``augment.AUGMENTATIONS``: ``light`` (default) flips each image horizontally at random and shifts the batch by up
+    to ``size // 16`` px, images and masks alike; ``paper_cls`` and ``paper_seg`` are the papers' pipelines, drawn
+    per image. Training batches come out at side ``out_size`` (None: the stored side); validation and test data are
+    never augmented and keep the stored side. Every random draw comes from the loader's seeded generator ``gen``
+    (checkpointed with the training state), so a run is reproducible and resumable. Batches travel to the device as
+    uint8 and are converted, augmented and normalised there (on a GPU, where it pays). With ``workers > 0`` (default
+    on a GPU: up to 8) persistent DataLoader processes read the batches ahead into pinned memory; every random draw
+    stays in this process, so the batches are the same with or without workers.
     """
 
     def __init__(self, data: SplitData, batch_size: int, *, train: bool, seed: int = 0,
                  mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), target_dtype=torch.float32, device=None,
-                 workers: int = -1):
+                 workers: int = -1, augment: str = "light", out_size: int | None = None):
         self.data, self.batch_size, self.train = data, batch_size, train
+        self.augment, self.out_size = augment, out_size
+        self._augment = get_augmentation(augment)  # an unknown name fails here, listing the valid ones
         self.gen = torch.Generator().manual_seed(seed)
         self.device = torch.device(device) if device is not None else torch.device("cpu")
         cuda = self.device.type == "cuda"
@@ -260,23 +267,11 @@ class BatchLoader:
         for x, y in source:
             x = x.to(self.device, non_blocking=True).float().div_(255)
             y = y.to(self.device, non_blocking=True)
+            if self.train:  # before grey images are repeated to 3 channels: the same result for a third of the work
+                x, y = self._augment(x, y, self.out_size or x.shape[-1], self.gen)
             if x.shape[1] == 1:
                 x = x.expand(-1, 3, -1, -1)
-            if self.train:
-                x, y = self._augment(x, y)
             yield (x - self.mean) / self.std, y
-
-    def _augment(self, x, y):
-        flip = (torch.rand(len(x), generator=self.gen) < 0.5).to(x.device).view(-1, 1, 1, 1)
-        x = torch.where(flip, x.flip(-1), x)
-        if self.is_mask:
-            y = torch.where(flip, y.flip(-1), y)
-        m = max(1, x.shape[-1] // 16)
-        dy, dx = (int(v) for v in torch.randint(-m, m + 1, (2,), generator=self.gen))
-        x = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))  # one shift per batch keeps this vectorised
-        if self.is_mask:
-            y = torch.roll(y, shifts=(dy, dx), dims=(-2, -1))
-        return x, y
 
 
 def _read_batch(images, targets, dtype, idx: torch.Tensor):
