@@ -142,6 +142,11 @@ def _real_tasks():
                    eval_classes=c.CHEXPERT_TEST, analog_of="DXC5", source="chexpert",
                    options={"uncertainty": policy, "frontal_only": frontal},
                    description=f"CheXpert with {what}; otherwise as `chexpert`.")
+    yield real(cls, name="mimic_cxr", title="MIMIC-CXR, 14 labels", classes=c.CHEXPERT_CLASSES,
+               analog_of="MIMIC", source="mimic_cxr", options={"uncertainty": "u_zeros"},
+               description="MIMIC-CXR-JPG with its 14 CheXpert-labeller findings on the official split (subjects "
+                           "never cross splits); uncertain labels count as negative (U-Zeros). The MedIA 2025 "
+                           "data-size table's largest set (printed there as MIMIC-II).")
     yield real(cls, name="shenzhen", title="Shenzhen tuberculosis", classes=("tuberculosis",), analog_of="TXC",
                source="shenzhen", description="Binary tuberculosis classification; 463 / 65 / 134 images.")
     yield real(cls, name="rsna_pe", title="RSNA PE, slice level", classes=("pe",), analog_of="ECC",

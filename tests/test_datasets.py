@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import realdata as rd
+from test_mimic_cxr import mimic_cxr
 from medbench_core.cli import main
 from medbench_core.data import load_task_data, train_subset
 from medbench_core.datasets import (CorruptFileError, MissingDataError, apply_uncertainty, catalog, check, formats,
@@ -19,8 +20,8 @@ from medbench_core.tasks import IGNORE, create_task, get_task_spec, list_tasks
 REAL_TASKS = [t for t in list_tasks() if not get_task_spec(t).synthetic]
 WRITERS = {
     "chestxray14": rd.chestxray14, "chexpert": rd.chexpert, "chexpert_uones": rd.chexpert,
-    "chexpert_uzeros": rd.chexpert, "chexpert_frontal": rd.chexpert, "shenzhen": rd.shenzhen,
-    "montgomery": rd.montgomery,
+    "chexpert_uzeros": rd.chexpert, "chexpert_frontal": rd.chexpert, "mimic_cxr": mimic_cxr,
+    "shenzhen": rd.shenzhen, "montgomery": rd.montgomery,
     "siim_ptx": lambda r: rd.siim_ptx(r)[0], "drive": rd.drive, "jsrt_clavicle": rd.jsrt, "jsrt_heart": rd.jsrt,
     "vindr_cxr": rd.vindr_cxr, "busi": rd.busi, "rsna_pe": rd.rsna_pe,
     **{f: (lambda r, f=f: rd.medmnist(r, f)) for f in catalog.MEDMNIST},
@@ -206,6 +207,8 @@ def test_doctor_names_what_is_missing_and_where_to_get_it(env):
                         ("drive", ["training images", "*_training.tif", "drive.grand-challenge.org"]),
                         ("jsrt_heart", ["JPCLN###.IMG", "db.jsrt.or.jp"]),
                         ("vindr_cxr", ["image_labels_train.csv", "physionet"]),
+                        ("mimic_cxr", ["mimic-cxr-2.*-chexpert.csv.gz", "mimic-cxr-2.*-split.csv",
+                                       "mimic-cxr-jpg"]),
                         ("busi", ["class folder benign/"]), ("rsna_pe", ["train.csv"]),
                         ("organamnist", ["organamnist_{64,128,224}.npz", "zenodo"])]:
         rep = check(task, empty)
@@ -314,7 +317,7 @@ def test_task_specific_targets(env):
 @pytest.mark.filterwarnings("ignore:AUC undefined")  # a few images per split: some labels have one value only
 @pytest.mark.parametrize("task", ["chexpert", "drive", "siim_ptx", "rsna_pe", "organamnist", "jsrt_heart",
                                   "shenzhen", "montgomery", "chestxray14", "vindr_cxr", "busi", "chestmnist",
-                                  "pneumoniamnist", "breastmnist"])
+                                  "pneumoniamnist", "breastmnist", "mimic_cxr"])
 def test_one_training_run_per_dataset(task, env):
     from medbench_core.experiments import make_run_config, run_one
     from medbench_core.results import ResultsStore

@@ -36,6 +36,7 @@ class Dataset:
     index: Callable[[Path, dict | None], pd.DataFrame] = field(repr=False)  # opts: size
     load: Callable[[Path, pd.DataFrame, dict], list] = field(repr=False)  # rows of one group -> [(image, target)]
     notes: str = ""
+    split_files: str = ""  # the files holding an official split: named when an edited copy of them is refused
 
     def missing(self, problems: list[str]) -> MissingDataError:
         lines = [f"dataset {self.name!r} ({self.title}) is missing or incomplete:"]
@@ -126,7 +127,10 @@ def _index_cxr14(root: Path, opts: dict | None = None) -> pd.DataFrame:
     test = set(test_list.read_text().split())
     train = set(trainval.read_text().split())
     out = pd.DataFrame({"id": df["Image Index"].str.strip(), "patient": df["Patient ID"].str.strip()})
-    out["official_split"] = ["test" if i in test else "train" if i in train else "" for i in out["id"]]
+    out["official_split"] = ["test" if i in test else "train" if i in train else "" for i in out["id"]]  # "": neither
+    both = out["id"].isin(test & train)  # an edited list: one row per list, so the split check names the image
+    out = pd.concat([out, out[both].assign(official_split="train")], ignore_index=True)
+    df = pd.concat([df, df[both.values]], ignore_index=True)
     findings = df["Finding Labels"].str.split("|")
     for c in CXR14_CLASSES:
         out[_col(c)] = [float(c in f) for f in findings]
@@ -420,6 +424,50 @@ def _load_vindr(root, row, opts):
     return formats.read_dicom(row.path), _labels_of(row, VINDR_CLASSES)
 
 
+# -- MIMIC-CXR-JPG (MedIA 2025 data size) ---------------------------------------------------------------------------
+
+MIMIC_SPLITS = {"train": "train", "validate": "val", "test": "test"}
+FRONTAL_VIEWS = ("PA", "AP")
+
+
+def _index_mimic(root: Path, opts: dict | None = None) -> pd.DataFrame:
+    """One row per image of the metadata file (and of the split file): the official split (validate = val), the
+    study's 14 CheXpert-labeller labels (-1 uncertain kept for the task's policy, blank 0) and the view. Images of
+    studies without a label row are left out; an image in no split keeps ``official_split`` "" and is refused."""
+    ds, problems = get_dataset("mimic_cxr"), []
+    files = {k: _find_one(root, (f"mimic-cxr-2.*-{k}.csv.gz", f"mimic-cxr-2.*-{k}.csv"), f"{k} file", problems)
+             for k in ("chexpert", "split", "metadata")}
+    if problems:
+        raise ds.missing(problems)
+    keys = ("dicom_id", "subject_id", "study_id")
+    labels = _csv(files["chexpert"], ("subject_id", "study_id") + CHEXPERT_CLASSES, problems)
+    split = _csv(files["split"], keys + ("split",), problems)
+    meta = _csv(files["metadata"], keys + ("ViewPosition",), problems)
+    if problems:
+        raise ds.missing(problems)
+    odd = sorted(set(split["split"]) - set(MIMIC_SPLITS))
+    if odd:
+        raise ds.missing([f"{files['split']} has split value(s) {', '.join(map(repr, odd[:5]))}; the release "
+                          f"has only {', '.join(MIMIC_SPLITS)}"])
+    # outer: an image listed in one file only is kept, so an edited split file is refused rather than followed
+    df = meta[list(keys) + ["ViewPosition"]].merge(split[list(keys) + ["split"]], on=list(keys), how="outer")
+    df = df.fillna("").merge(labels[["subject_id", "study_id", *CHEXPERT_CLASSES]], on=["subject_id", "study_id"])
+    paths = [root / "files" / f"p{s[:2]}" / f"p{s}" / f"s{st}" / f"{d}.jpg"
+             for d, s, st in zip(df["dicom_id"], df["subject_id"], df["study_id"])]
+    lacking = [p for p in paths if not p.is_file()]
+    if lacking:
+        raise ds.missing([f"{len(lacking)} of {len(paths)} images named in {files['metadata'].name} not found, "
+                          f"e.g. {lacking[0]}"])
+    out = pd.DataFrame({"id": df["dicom_id"], "patient": df["subject_id"], "study": df["study_id"],
+                        "official_split": df["split"].map(MIMIC_SPLITS).fillna(""), "view": df["ViewPosition"]})
+    out["frontal"] = out["view"].isin(FRONTAL_VIEWS)
+    for c in CHEXPERT_CLASSES:  # 1 positive, 0 negative, -1 uncertain, blank not mentioned (0)
+        out[_col(c)] = pd.to_numeric(df[c].replace("", "0"), errors="coerce").fillna(0.0).astype(np.float32)
+    out["stratum"] = np.where(out[_col("No Finding")] == 1, "no finding", "finding")
+    out["path"] = [str(p) for p in paths]
+    return out
+
+
 # -- Breast ultrasound (BUSI) ----------------------------------------------------------------------------------------
 
 def _index_busi(root: Path, opts: dict | None = None) -> pd.DataFrame:
@@ -611,12 +659,22 @@ for _ds in (
             "https://nihcc.app.box.com/v/ChestXray-NIHCC (or Kaggle 'NIH Chest X-rays')", "open, NIH terms",
             ("Data_Entry_2017.csv (or Data_Entry_2017_v2020.csv)", "train_val_list.txt, test_list.txt",
              "images_001/images/*.png ... (or images/*.png)"), 1, _index_cxr14, _per_row(_load_cxr14),
-            "official test list (25,596 images); validation: patients drawn from train_val_list"),
+            "official test list (25,596 images); validation: patients drawn from train_val_list",
+            split_files="train_val_list.txt and test_list.txt"),
     Dataset("chexpert", "CheXpert", "DXC5", "https://stanfordaimi.azurewebsites.net/datasets (registration)",
             "Stanford University Dataset Research Use Agreement",
             ("train.csv, valid.csv (the folder CheXpert-v1.0 or CheXpert-v1.0-small)",
              "train/patient#####/study#/view#_frontal.jpg"), 1, _index_chexpert, _per_row(_load_chexpert),
-            "trained on 14 labels, tested on 5 with the official validation set as test set"),
+            "trained on 14 labels, tested on 5 with the official validation set as test set",
+            split_files="train.csv and valid.csv"),
+    Dataset("mimic_cxr", "MIMIC-CXR-JPG", "MIMIC", "https://physionet.org/content/mimic-cxr-jpg/ (credentialed access)",
+            "PhysioNet Credentialed Health Data License 1.5.0",
+            ("mimic-cxr-2.0.0-chexpert.csv.gz, mimic-cxr-2.0.0-split.csv.gz, mimic-cxr-2.0.0-metadata.csv.gz "
+             "(gzipped or not; v2.0.0 or v2.1.0)", "files/p1X/p1XXXXXXX/sXXXXXXXX/<dicom_id>.jpg"), 1,
+            _index_mimic, _per_row(_load_chexpert),
+            "the MedIA 2025 data-size table calls it MIMIC-II; 14 CheXpert-labeller labels (-1 uncertain, mapped by "
+            "the task's policy); official split, validate = val; images of studies without labels left out",
+            split_files="mimic-cxr-2.0.0-split.csv.gz"),
     Dataset("shenzhen", "Shenzhen chest X-ray set", "TXC",
             "https://lhncbc.nlm.nih.gov/LHC-downloads/downloads.html#tuberculosis-image-data-sets", "open (NLM)",
             ("CXR_png/CHNCXR_####_{0,1}.png (last digit: 1 tuberculosis)",), 1,
@@ -646,7 +704,8 @@ for _ds in (
     Dataset("vindr_cxr", "VinDr-CXR", "VinDr", "https://physionet.org/content/vindr-cxr/ (credentialed access)",
             "PhysioNet Credentialed Health Data License", ("annotations/image_labels_{train,test}.csv",
                                                           "train/<image_id>.dicom, test/<image_id>.dicom"), 1,
-            _index_vindr, _per_row(_load_vindr), "six image-level diagnoses; training labels by majority of readers"),
+            _index_vindr, _per_row(_load_vindr), "six image-level diagnoses; training labels by majority of readers",
+            split_files="image_labels_train.csv and image_labels_test.csv"),
     Dataset("busi", "Breast ultrasound images (BUSI)", "BUS",
             "https://scholar.cu.edu.eg/?q=afahmy/pages/dataset", "CC BY 4.0",
             ("Dataset_BUSI_with_GT/{benign,malignant,normal}/<name>.png and <name>_mask.png",), 1,
@@ -665,4 +724,5 @@ for _flag, (_title, _classes, _kind, _ch) in MEDMNIST.items():
                       "https://zenodo.org/records/10519652 (or `pip install medmnist` and its download command)",
                       "CC BY 4.0 (per source dataset)", (f"{_flag}_64.npz, {_flag}_128.npz or {_flag}_224.npz "
                                                           f"({_flag}.npz at 28 px)",), _ch,
-                      _index_medmnist(_flag), _load_medmnist(_flag), "official train/val/test splits of the file"))
+                      _index_medmnist(_flag), _load_medmnist(_flag), "official train/val/test splits of the file",
+                      split_files=f"{_flag}_<size>.npz"))

@@ -44,7 +44,11 @@ def prepared_dir(task, size: int, cache_dir=None) -> Path:
 
 
 def index_with_splits(task, root: str | os.PathLike, size: int | None = None):
-    """Index the copy at ``root``, apply the manifest: (index with a ``split`` column, manifest)."""
+    """Index the copy at ``root``, apply the manifest: (index with a ``split`` column, manifest).
+
+    Raises ``splits.UncleanSplitError`` (a ``ManifestError``) naming the patients a copy would put in two splits, or
+    the images in no official list; ``MissingDataError`` for missing files or a copy that does not fit the manifest.
+    """
     spec = _task(task)
     root = Path(root).expanduser()
     ds = get_dataset(spec.source)
@@ -55,7 +59,9 @@ def index_with_splits(task, root: str | os.PathLike, size: int | None = None):
         index = index[index["frontal"]].reset_index(drop=True)
     manifest = splits.load_manifest(spec.source)
     try:
-        index["split"] = splits.assign_splits(index, manifest).values
+        index["split"] = splits.assign_splits(index, manifest, lists=ds.split_files).values
+    except splits.UncleanSplitError:
+        raise  # edited lists, not missing files: its own message says what to restore
     except splits.ManifestError as e:
         raise ds.missing([f"the copy does not fit the frozen split manifest: {e}"]) from None
     return index, manifest
@@ -82,14 +88,15 @@ class CheckReport:
 def check(task, root: str | os.PathLike, *, size: int | None = None, sample: int = 2) -> CheckReport:
     """The dataset doctor: layout, counts against the manifest, patient-disjoint splits and a decoded sample.
 
-    Never raises for a bad copy: every finding goes into the report (missing files with where to obtain them).
+    Never raises for a bad copy: every finding goes into the report (missing files with where to obtain them, the
+    patients an edited official list puts in two splits).
     """
     spec = _task(task)
     ds = get_dataset(spec.source)
     rep = CheckReport(spec.name, ds.name, str(root))
     try:
         index, manifest = index_with_splits(spec, root, size)
-    except (MissingDataError, formats.CorruptFileError) as e:
+    except (MissingDataError, formats.CorruptFileError, splits.ManifestError) as e:
         rep.ok, rep.problems = False, [str(e)]
         return rep
     counts = splits.counts(index["split"])
@@ -104,8 +111,6 @@ def check(task, root: str | os.PathLike, *, size: int | None = None, sample: int
         if found != n:
             rep.problems.append(f"the manifest expects {n} {s} images, this copy gives {found}: files are missing "
                                 f"or the copy is another release ({ds.obtain})")
-    if not splits.patients_disjoint(index, index["split"]):
-        rep.problems.append("a patient has images in two splits")
     for s in splits.SPLITS:
         if counts[s] == 0:
             rep.problems.append(f"the {s} split is empty")
@@ -231,7 +236,10 @@ def read_meta(folder: Path) -> dict:
 def load_prepared(task, cache_dir=None) -> tuple[dict, dict]:
     """The prepared arrays of a (profile-scaled) task, memory-mapped: ({split: (images, targets)}, meta).
 
-    Raises ``MissingDataError`` with the command to run when the task has not been prepared at its resolution.
+    Raises ``MissingDataError`` with the command to run when the task has not been prepared at its resolution, and
+    ``splits.UncleanSplitError`` when the prepared copy holds an image in two splits (prepared before splits were
+    checked, from edited lists). Meta holds image ids, not patient ids: a patient split across images is caught when
+    the copy is prepared, not here.
     """
     spec = _task(task)
     size = spec.protocol.image_size
@@ -243,6 +251,13 @@ def load_prepared(task, cache_dir=None) -> tuple[dict, dict]:
             f"Run: medbench data prepare {spec.name} --root PATH --profile {spec.profile}\n"
             f"(or pass --data-root PATH to `medbench run`). Obtain the data from {ds.obtain} ({ds.licence}).")
     meta = read_meta(folder)
+    seen: dict[str, str] = {}
+    twice = sorted({i for s in splits.SPLITS for i in meta["ids"].get(s, []) if seen.setdefault(i, s) != s})
+    if twice:
+        raise splits.UncleanSplitError(
+            f"the prepared copy of task {spec.name!r} in {folder} has {len(twice)} image(s) in two splits, e.g. "
+            f"{', '.join(twice[:5])}; restore the dataset's official split files, then run: medbench data prepare "
+            f"{spec.name} --root PATH --profile {spec.profile} --force")
     arrays = {s: (np.load(folder / f"{s}_images.npy", mmap_mode="r"), np.load(folder / f"{s}_targets.npy",
                                                                              mmap_mode="r"))
               for s in splits.SPLITS}

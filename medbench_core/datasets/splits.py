@@ -9,6 +9,10 @@ of the original code), and sizes are exact: ``counts`` in the manifest, or ``sha
 
 Fractions (1, 5, 10, 25, 50 %) come from the training split only, stratified, and are prefixes of one seeded order,
 so 1 % is inside 5 % inside 10 % ... (pitfall 3). Validation and test are never subsampled.
+
+Splits are clean or refused: ``assign_splits`` raises ``UncleanSplitError`` when a patient (the manifest's unit) would
+have images in two splits, or an image is in no official list, naming them, before anything is decoded. Every path
+to the data (``prepare``, ``check``, ``run --data-root``) goes through it.
 """
 from __future__ import annotations
 
@@ -28,6 +32,11 @@ FRACTIONS = (0.01, 0.05, 0.1, 0.25, 0.5)
 
 class ManifestError(ValueError):
     """A manifest does not fit the copy of the dataset it is applied to; the message says how."""
+
+
+class UncleanSplitError(ManifestError):
+    """The split would put a patient in two splits, or leave images in none (official lists edited or incomplete).
+    The message names them and says what to restore."""
 
 
 def load_manifest(dataset: str) -> dict:
@@ -121,10 +130,18 @@ def _counts_from_shares(n: int, shares: dict[str, float]) -> dict[str, int]:
     return counts
 
 
-def assign_splits(index: pd.DataFrame, manifest: dict) -> pd.Series:
+def assign_splits(index: pd.DataFrame, manifest: dict, *, lists: str = "") -> pd.Series:
     """The split ("train" | "val" | "test") of every row of ``index`` (columns id, patient, stratum and, for
     datasets with official splits, ``official_split``) under ``manifest``. Raises ``ManifestError`` when the copy
-    does not fit (listed ids missing, a different number of units than the manifest's exact counts)."""
+    does not fit (listed ids missing, a different number of units than the manifest's exact counts), and
+    ``UncleanSplitError`` when a patient lands in two splits or an image in no official list (``lists`` names the
+    files that hold the official split, for the message)."""
+    split = _assign(index, manifest)
+    _refuse_unclean(index, split, manifest, lists or "the official split files")
+    return split
+
+
+def _assign(index: pd.DataFrame, manifest: dict) -> pd.Series:
     rule = manifest["split"]
     method, seed = rule["method"], rule.get("seed", 0)
     salt = f"{manifest['dataset']}:{seed}"
@@ -142,6 +159,7 @@ def assign_splits(index: pd.DataFrame, manifest: dict) -> pd.Series:
     split = pd.Series("train", index=index.index, dtype=object)
     if method == "official":  # official test (and val where given); val carved from the official train patients
         official = index["official_split"].astype(str)
+        split[~official.isin(SPLITS)] = ""  # in no official list: refused by _refuse_unclean, never put in train
         split[official == "test"] = "test"
         split[official == "val"] = "val"
         pool = index[official == "train"]
@@ -198,6 +216,48 @@ def split_digest(ids_by_split: dict[str, list[str]]) -> str:
     for s in SPLITS:
         h.update(f"{s}:{','.join(sorted(ids_by_split.get(s, [])))};".encode())
     return h.hexdigest()[:16]
+
+
+def split_leaks(index: pd.DataFrame, split) -> list[tuple[str, dict[str, list[str]]]]:
+    """The patients of ``index`` with images in more than one split, sorted, each with its image ids per split.
+
+    Example:
+        >>> idx = pd.DataFrame({"id": ["a", "b", "c"], "patient": ["p1", "p1", "p2"]})
+        >>> split_leaks(idx, ["train", "test", "test"])
+        [('p1', {'train': ['a'], 'test': ['b']})]
+    """
+    df = pd.DataFrame({"p": index["patient"].astype(str).values, "s": np.asarray(split, dtype=object),
+                       "id": index["id"].astype(str).values})
+    df = df[df["s"].isin(SPLITS)]
+    leaky = df.groupby("p")["s"].nunique().loc[lambda n: n > 1].index
+    out = []
+    for p, rows in df[df["p"].isin(leaky)].groupby("p", sort=True):
+        out.append((str(p), {s: sorted(rows.loc[rows["s"] == s, "id"]) for s in SPLITS if (rows["s"] == s).any()}))
+    return out
+
+
+def _few(items: list[str], n: int = 3) -> str:
+    return ", ".join(items[:n]) + (f" (+{len(items) - n} more)" if len(items) > n else "")
+
+
+def _refuse_unclean(index: pd.DataFrame, split: pd.Series, manifest: dict, lists: str, show: int = 5) -> None:
+    """Raise ``UncleanSplitError`` for images in no split and for patients in two, naming up to ``show`` of them."""
+    unit = manifest.get("unit", "patient")
+    listed = manifest["split"]["method"] == "listed"
+    fix = (f"fix the lists of the manifest ($MEDBENCH_SPLITS/{manifest['dataset']}.json where that is set)" if listed
+           else f"restore {lists} from the release (remove any edited copy), then run the command again")
+    nowhere = sorted(index.loc[~split.isin(SPLITS).values, "id"].astype(str))
+    if nowhere:
+        raise UncleanSplitError(f"{len(nowhere)} image(s) of this copy are in no official split list, e.g. "
+                                f"{', '.join(nowhere[:show])}; medbench does not guess their split: {fix}")
+    leaks = split_leaks(index, split)
+    if leaks:
+        lines = [f"{len(leaks)} {unit}(s) in more than one split (evaluation would see {unit}s that training saw):"]
+        lines += [f"  {unit} {p}: " + "; ".join(f"{s} {_few(ids)}" for s, ids in files.items())
+                  for p, files in leaks[:show]]
+        if len(leaks) > show:
+            lines.append(f"  and {len(leaks) - show} more")
+        raise UncleanSplitError("\n".join(lines + [fix[0].upper() + fix[1:]]))
 
 
 def patients_disjoint(index: pd.DataFrame, split: pd.Series) -> bool:
