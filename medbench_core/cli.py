@@ -160,7 +160,7 @@ def _cmd_data(args) -> int:
             ds = get_dataset(source)
             raise ValueError(f"{ds.title} cannot be downloaded by medbench ({ds.licence}); obtain it from "
                              f"{ds.obtain}, then: medbench data prepare {args.task} --root PATH")
-        size = args.size or create_task(args.task, args.profile).protocol.image_size
+        size = args.size or create_task(args.task, args.profile).protocol.stored_size
         folder = catalog.fetch_medmnist(source, size, args.cache_dir)
         _prepare(args.task, folder, args)
         return 0

@@ -123,12 +123,16 @@ def require_prepared(tasks, cache_dir=None) -> None:
 
     missing = []
     for t in tasks:
-        if not t.synthetic and not (prepared_dir(t, t.protocol.image_size, cache_dir) / "meta.json").is_file():
+        if not t.synthetic and not (prepared_dir(t, t.protocol.stored_size, cache_dir) / "meta.json").is_file():
             ds = get_dataset(t.source)
             how = (f"`medbench data fetch {t.name} --profile {t.profile}` downloads and prepares it" if
                    ds.paper_code == "colab" else f"obtain it from {ds.obtain}")
-            missing.append(f"  - {t.name}: {ds.title} at {t.protocol.image_size} px; run `medbench data prepare "
-                           f"{t.name} --root PATH --profile {t.profile}` ({how})")
+            from .tasks import create_task
+
+            size = t.protocol.stored_size
+            flag = "" if size == create_task(t.name, t.profile).protocol.stored_size else f" --size {size}"
+            missing.append(f"  - {t.name}: {ds.title} at {size} px; run `medbench data prepare "
+                           f"{t.name} --root PATH --profile {t.profile}{flag}` ({how})")
     if missing:
         raise MissingDataError("these tasks read real datasets that are not prepared (nothing was run):\n"
                                + "\n".join(missing) + "\n`medbench data check TASK --root PATH` says what a copy "

@@ -172,22 +172,38 @@ def train_one_epoch(model: nn.Module, loader, loss_fn, optimizer, device: torch.
             "data_seconds": waited}
 
 
-def ten_crop(x: torch.Tensor, scale: float = 224 / 256) -> torch.Tensor:
-    """The ten-crop of the papers' test protocol, batched: four corners and the centre, each also flipped, crops of
-    ``scale`` times the side resized back to the input size (so fixed-size transformers take them). (n, C, S, S) ->
-    (n * 10, C, S, S), grouped by image."""
+def ten_crop(x: torch.Tensor, size: int | None = None, scale: float = 224 / 256) -> torch.Tensor:
+    """The ten-crop of the papers' test protocol, batched: four corners and the centre, each also flipped.
+
+    With ``size`` smaller than the stored side (the original code: images resized to 256, crops of 224) the crops
+    are ``size`` px and go to the model as they are. Without it (images stored at the model's input size, the light
+    profiles) the crops are ``scale`` times the side, resized back to it so fixed-size transformers take them.
+    (n, C, S, S) -> (n * 10, C, k, k), grouped by image."""
     n, c, s, _ = x.shape
-    k = max(1, round(s * scale))
+    k = size if size and size < s else max(1, round(s * scale))
     starts = [(0, 0), (0, s - k), (s - k, 0), (s - k, s - k), ((s - k) // 2, (s - k) // 2)]
     crops = torch.stack([x[:, :, i:i + k, j:j + k] for i, j in starts], 1)  # (n, 5, C, k, k)
     crops = torch.cat([crops, crops.flip(-1)], 1).reshape(n * 10, c, k, k)
+    if size and size < s:
+        return crops
     return F.interpolate(crops, size=(s, s), mode="bilinear", align_corners=False) if k != s else crops
+
+
+def centre_crop(x: torch.Tensor, size: int | None) -> torch.Tensor:
+    """The central ``size`` x ``size`` of images (and masks) stored larger than the model's input; unchanged
+    otherwise (the original code's resize 256 -> centre crop 224 for validation)."""
+    s = x.shape[-1]
+    if not size or size >= s:
+        return x
+    o = (s - size) // 2
+    return x[..., o:o + size, o:o + size]
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader, loss_fn, task: TaskSpec, device: torch.device, *, speed: Speed = Speed(),
-             forward=None, crops: int = 1) -> dict:
-    """Loss, the task metric and per-case values on ``loader``.
+             forward=None, crops: int = 1, input_size: int | None = None) -> dict:
+    """Loss, the task metric and per-case values on ``loader``. Images stored larger than ``input_size`` are
+    centre-cropped to it (masks alike), and ten-cropped at it when ``crops`` is 10.
 
     Classification returns ``probs`` and ``labels`` (n, K) and the mean AUC with per-class AUCs; segmentation
     returns one Dice per image (threshold 0.5 on the sigmoid; pixels labelled ``IGNORE``, outside the field of
@@ -198,13 +214,16 @@ def evaluate(model: nn.Module, loader, loss_fn, task: TaskSpec, device: torch.de
     total, count, outs, targets = 0.0, 0, [], []
     for x, y in loader:
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+        full, x = x, centre_crop(x, input_size)
+        if task.kind != CLASSIFICATION:
+            y = centre_crop(y, input_size)
         logits = _forward(forward, x, speed)
         total += float(loss_fn(logits, y)) * len(x)
         count += len(x)
         if task.kind == CLASSIFICATION:
             act = (lambda lo: torch.softmax(lo, 1)) if task.protocol.loss == "ce" else torch.sigmoid
             if crops == 10:  # the papers' ten-crop test-time averaging, one batched forward pass
-                probs = act(_forward(forward, ten_crop(x), speed)).view(len(x), 10, -1).mean(1)
+                probs = act(_forward(forward, ten_crop(full, input_size), speed)).view(len(x), 10, -1).mean(1)
             else:
                 probs = act(logits)
             outs.append(probs.float().cpu())
@@ -242,6 +261,9 @@ def _save_training_state(path, model, opt, sched, scaler, best_loss, best_epoch,
     os.replace(tmp, path)
 
 
+STOP_RULES = ("patience", "original")
+
+
 @dataclass
 class FitResult:
     best_epoch: int
@@ -254,7 +276,8 @@ class FitResult:
 def fit(model: nn.Module, train_loader, val_loader, task: TaskSpec, *, device: torch.device, optimizer: str,
         lr: float, weight_decay: float, max_epochs: int, patience: int, scheduler: str, lr_factor: float,
         lr_patience: int, loss: str, progress: bool | None = None, desc: str = "fit", speed: Speed = Speed(),
-        forward=None, checkpoint_path: str | os.PathLike | None = None, on_epoch=None) -> FitResult:
+        forward=None, checkpoint_path: str | os.PathLike | None = None, on_epoch=None, stop_rule: str = "patience",
+        warmup_epochs: int = 0, input_size: int | None = None) -> FitResult:
     """Fine-tune ``model`` with early stopping on validation loss and keep its best weights.
 
     The learning rate follows ``scheduler``: ``plateau`` multiplies it by ``lr_factor`` after ``lr_patience``
@@ -269,12 +292,21 @@ def fit(model: nn.Module, train_loader, val_loader, task: TaskSpec, *, device: t
     """
     loss_fn = make_loss(loss)
     opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay)
+    if stop_rule not in STOP_RULES:
+        raise ValueError(f"unknown stop_rule {stop_rule!r}; valid: {', '.join(STOP_RULES)}")
     if scheduler == "plateau":
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=lr_factor, patience=lr_patience)
+    elif scheduler == "cosine" and warmup_epochs:
+        sched = torch.optim.lr_scheduler.SequentialLR(opt, [
+            torch.optim.lr_scheduler.LinearLR(opt, start_factor=1 / (warmup_epochs + 1), total_iters=warmup_epochs),
+            torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, max_epochs - warmup_epochs))],
+            milestones=[warmup_epochs])
     elif scheduler == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max_epochs)
     else:
         raise ValueError(f"unknown scheduler {scheduler!r}; valid schedulers: plateau, cosine")
+    if warmup_epochs and scheduler != "cosine":
+        raise ValueError("warmup_epochs needs scheduler='cosine' (the MedIA 2025 protocol)")
     model.to(device)
     scaler = torch.amp.GradScaler(device.type) if speed.amp == torch.float16 else None  # bf16 needs no scaling
     best_loss, best_epoch, best_state, history = float("inf"), -1, None, []
@@ -297,7 +329,7 @@ def fit(model: nn.Module, train_loader, val_loader, task: TaskSpec, *, device: t
     bar = tqdm(range(start, max_epochs), desc=desc, leave=False, disable=not progress_enabled(progress))
     for epoch in bar:
         tr = train_one_epoch(model, train_loader, loss_fn, opt, device, speed=speed, forward=forward, scaler=scaler)
-        va = evaluate(model, val_loader, loss_fn, task, device, speed=speed, forward=forward)
+        va = evaluate(model, val_loader, loss_fn, task, device, speed=speed, forward=forward, input_size=input_size)
         lr_now = opt.param_groups[0]["lr"]
         sched.step(va["loss"]) if scheduler == "plateau" else sched.step()
         history.append({"epoch": epoch, "train_loss": tr["loss"], "val_loss": va["loss"], "lr": lr_now,
@@ -308,7 +340,8 @@ def fit(model: nn.Module, train_loader, val_loader, task: TaskSpec, *, device: t
             best_loss, best_epoch = va["loss"], epoch
             best_state = copy.deepcopy(model.state_dict())
         bar.set_postfix(train=f"{tr['loss']:.3f}", val=f"{va['loss']:.3f}", best=best_epoch)
-        stop = epoch - best_epoch >= patience
+        waited = epoch - best_epoch  # epochs since the best one
+        stop = waited > patience if stop_rule == "original" else waited >= patience
         if checkpoint_path is not None and not stop and epoch + 1 < max_epochs:
             _save_training_state(checkpoint_path, model, opt, sched, scaler, best_loss, best_epoch, best_state,
                                  history, train_loader)

@@ -18,7 +18,7 @@ import torch
 from . import __version__
 from ._registry import UnknownNameError
 from .data import BatchLoader, data_version, train_subset
-from .engine import evaluate, fit, make_loss, resolve_device, resolve_speed, seed_everything
+from .engine import STOP_RULES, evaluate, fit, make_loss, resolve_device, resolve_speed, seed_everything
 from .inputs import RunInputs, prepare_inputs, resolve_inputs
 from .models import create_model, list_archs
 from .pretrain import init_fingerprint, list_inits
@@ -30,7 +30,8 @@ log = logging.getLogger("medbench")
 # Fields that say where or why a run happened, not what it computes: left out of the hash so the same run is
 # shared by every section and device that asks for it.
 _NOT_HASHED = ("section", "device", "workers")
-_HASHED_UNLESS_DEFAULT = {"test_crops": 1, "amp": "auto", "channels_last": "auto", "compile": False}
+_HASHED_UNLESS_DEFAULT = {"test_crops": 1, "amp": "auto", "channels_last": "auto", "compile": False,
+                          "augment": "light", "eval_crop": 1.0, "stop_rule": "patience", "warmup_epochs": 0}
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,11 @@ class RunConfig:
     # speed options (medbench_core.engine.resolve_speed): recorded with every run; part of the hash only when set
     # away from their defaults, so runs made before they existed keep their hashes
     test_crops: int = 1  # 10: ten-crop test-time averaging (the papers' classification protocol)
+    # the original code's conventions (tasks.Protocol); hashed only when set away from the light defaults
+    augment: str = "light"
+    eval_crop: float = 1.0
+    stop_rule: str = "patience"
+    warmup_epochs: int = 0
     amp: str = "auto"  # auto | off | bf16 | fp16 (auto: bf16 or fp16 on a GPU, off on a CPU)
     channels_last: str = "auto"  # auto | on | off (auto: on a GPU)
     compile: bool = False  # torch.compile the model
@@ -106,6 +112,15 @@ def make_run_config(section: str, task: str, init: str, arch: str, seed: int, pr
     resolve_speed(torch.device("cpu"), p.get("amp", "auto"), p.get("channels_last", "auto"))  # bad values: now
     if p.get("test_crops", 1) not in (1, 10):
         raise ValueError(f"test_crops must be 1 or 10, got {p['test_crops']}")
+    from .augment import AUGMENTATIONS
+
+    if p["augment"] not in AUGMENTATIONS:
+        raise ValueError(f"unknown augment {p['augment']!r}; valid: {', '.join(AUGMENTATIONS)}")
+    if p["stop_rule"] not in STOP_RULES:
+        raise ValueError(f"unknown stop_rule {p['stop_rule']!r}; valid: {', '.join(STOP_RULES)}")
+    if not 0 < float(p["eval_crop"]) <= 1:
+        raise ValueError(f"eval_crop must be in (0, 1] (the share of the stored side the model sees), got "
+                         f"{p['eval_crop']}")
     n_train, n_val, n_test = spec.sizes
     return RunConfig(section=section, task=task, init=init, arch=arch, seed=int(seed), fraction=float(fraction),
                      profile=profile, init_checkpoint=init_fingerprint(init, arch, profile),
@@ -138,13 +153,15 @@ def run_one(cfg: RunConfig, store: ResultsStore, inputs: RunInputs | None = None
     train = train_subset(data["train"], cfg.fraction)  # validation and test are never subsampled
     io = dict(device=device, workers=cfg.workers, mean=inputs.mean, std=inputs.std)  # decoded, augmented on device
     loaders = {
-        "train": BatchLoader(train, cfg.batch_size, train=True, seed=cfg.seed, **io),
+        "train": BatchLoader(train, cfg.batch_size, train=True, seed=cfg.seed, augment=cfg.augment,
+                             out_size=cfg.image_size, **io),
         "val": BatchLoader(data["val"], 256, train=False, **io),
         "test": BatchLoader(data["test"], 256, train=False, **io),
     }
     result = fit(model, loaders["train"], loaders["val"], task, device=device, optimizer=cfg.optimizer, lr=cfg.lr,
                  weight_decay=cfg.weight_decay, max_epochs=cfg.max_epochs, patience=cfg.patience,
                  scheduler=cfg.scheduler, lr_factor=cfg.lr_factor, lr_patience=cfg.lr_patience, loss=cfg.loss,
+                 stop_rule=cfg.stop_rule, warmup_epochs=cfg.warmup_epochs, input_size=cfg.image_size,
                  progress=progress, desc=f"{cfg.task} {cfg.init} seed {cfg.seed}", speed=speed, forward=forward,
                  checkpoint_path=store.partial_path(h), on_epoch=on_epoch)  # a killed run resumes from its epoch
     loss_fn = make_loss(cfg.loss)
@@ -152,7 +169,8 @@ def run_one(cfg: RunConfig, store: ResultsStore, inputs: RunInputs | None = None
     values, cases = [], {}
     for split in ("val", "test"):
         ev = evaluate(model, loaders[split], loss_fn, task, device, speed=speed, forward=forward,
-                      crops=cfg.test_crops if task.kind == CLASSIFICATION else 1)
+                      crops=cfg.test_crops if task.kind == CLASSIFICATION else 1,
+                      input_size=cfg.image_size)
         values += [(split, metric, ev[metric]), (split, "loss", ev["loss"])]
         if task.kind == CLASSIFICATION and len(task.classes) > 1:
             values += [(split, f"auc:{c}", v) for c, v in ev["per_class"].items()]

@@ -18,7 +18,7 @@ def check_inputs(configs, cache_dir=None) -> None:
     configs = list(configs)
     tasks = {}
     for c in configs:
-        tasks.setdefault((c.task, c.profile, c.image_size), c)
+        tasks.setdefault((c.task, c.profile, c.image_size, c.eval_crop), c)
     require_prepared([task_of(c) for c in tasks.values()], cache_dir)
     require_weights([(c.arch, c.init) for c in configs], cache_dir)
 
@@ -67,8 +67,10 @@ def task_of(cfg) -> TaskSpec:
     """The task of run ``cfg`` as it trains: the profile's protocol at the run's image size (and, for generated
     data, the run's split sizes)."""
     task = create_task(cfg.task, cfg.profile)
-    if cfg.image_size != task.protocol.image_size or (task.synthetic and
-                                                      (cfg.n_train, cfg.n_val, cfg.n_test) != task.sizes):
-        task = dataclasses.replace(task, protocol=dataclasses.replace(task.protocol, image_size=cfg.image_size),
+    p = task.protocol
+    if (cfg.image_size, cfg.eval_crop) != (p.image_size, p.eval_crop) or (
+            task.synthetic and (cfg.n_train, cfg.n_val, cfg.n_test) != task.sizes):
+        task = dataclasses.replace(task, protocol=dataclasses.replace(p, image_size=cfg.image_size,
+                                                                      eval_crop=cfg.eval_crop),
                                    sizes=(cfg.n_train, cfg.n_val, cfg.n_test) if task.synthetic else task.sizes)
     return task

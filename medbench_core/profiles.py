@@ -24,6 +24,7 @@ class Profile:
     num_runs: int | None  # seeds per (task, init)
     pretrain_scale: float  # multiplies pre-training images and epochs
     synthetic_ok: bool = True  # profiles that run on the embedded generated data
+    light: bool = True  # light augmentation, no resize-and-crop, plain early stopping (False: the original code's)
 
 
 _PROFILES: Registry[Profile] = Registry("profile")
@@ -34,7 +35,7 @@ for _p in (
     Profile("colab", "MedMNIST+ and real pre-trained weights on a free GPU", 64, 1.0, 100, 10, 3, 1.0,
             synthetic_ok=True),
     Profile("paper", "the papers' full protocol on the real datasets (lab GPU or Slurm)", None, 1.0, None, None, None,
-            1.0, synthetic_ok=True),
+            1.0, synthetic_ok=True, light=False),
 ):
     _PROFILES.register(_p.name, _p)
 

@@ -125,7 +125,8 @@ def test_dress_rehearsal(book_copy, tmp_path, monkeypatch, capsys, big_files_rem
             root = DATA[task](tmp_path / "data" / task)
             if task != "pneumoniamnist":
                 rd.mini_manifest(get_task_spec(task).source, splits)
-            assert main(["data", "prepare", task, "--root", str(root), "--profile", profile, "--size", "32"]) == 0
+            size = round(32 / mb.create_task(task, profile).protocol.eval_crop)  # paper: resize-and-crop, 37 -> 32
+            assert main(["data", "prepare", task, "--root", str(root), "--profile", profile, "--size", str(size)]) == 0
     keys = _import_weights({f"{p}/{k}": g for p, gs in grids.items() for k, g in gs.items()}, tmp_path, monkeypatch)
     capsys.readouterr()
     times = [f"data and weights {time.perf_counter() - t0:.0f} s"]

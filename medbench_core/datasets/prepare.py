@@ -54,7 +54,7 @@ def index_with_splits(task, root: str | os.PathLike, size: int | None = None):
     ds = get_dataset(spec.source)
     if not root.is_dir():
         raise ds.missing([f"--root {root} is not a folder"])
-    index = ds.index(root, {"size": size or spec.protocol.image_size})
+    index = ds.index(root, {"size": size or spec.protocol.stored_size})
     if spec.options.get("frontal_only"):
         index = index[index["frontal"]].reset_index(drop=True)
     manifest = splits.load_manifest(spec.source)
@@ -163,7 +163,7 @@ def prepare(task, root: str | os.PathLike, *, size: int | None = None, profile: 
     from ..paths import progress_enabled
 
     spec = create_task(_task(task).name, profile)
-    size = int(size or spec.protocol.image_size)
+    size = int(size or spec.protocol.stored_size)
     final = prepared_dir(spec, size, cache_dir)
     if (final / "meta.json").is_file() and not force:
         return final
@@ -242,7 +242,7 @@ def load_prepared(task, cache_dir=None) -> tuple[dict, dict]:
     the copy is prepared, not here.
     """
     spec = _task(task)
-    size = spec.protocol.image_size
+    size = spec.protocol.stored_size
     folder = prepared_dir(spec, size, cache_dir)
     if not (folder / "meta.json").is_file():
         ds = get_dataset(spec.source)
