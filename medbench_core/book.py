@@ -152,7 +152,17 @@ def write_generated_pages(root: Path, profile: str) -> None:
                 else p.scheduler, "loss": p.loss, "runs": p.num_runs, "image size": f"{p.image_size} px"}
 
     protocol = [protocol_row(n, profile) for n in synthetic]
-    paper_protocol = [protocol_row(n, "paper") for n in real]
+    from .protocols import deviations_table, protocol_table
+    from .sections.cells import paper_cells
+
+    paper_grids = []
+    for s in list_sections():
+        g = validate_section_params(s, profile="paper")
+        paper_grids.append({"section": f"`{s}`", "cells": len(paper_cells(s)), "tasks": ", ".join(g.tasks),
+                            "models": len({(c.arch, c.init) for c in g.configs}), "fractions": ", ".join(
+                                f"{f:.0%}" for f in g.fractions), "runs per cell": len(g.seeds),
+                            "runs": len(g.configs), "where the papers report them": "; ".join(dict.fromkeys(
+                                c.source for c in paper_cells(s)))})
     real_tasks = [{"task": f"`{n}`", "dataset": get_dataset(get_task_spec(n).source).title,
                    "stands for": get_task_spec(n).analog_of, "classes": len(get_task_spec(n).classes)
                    if get_task_spec(n).kind == "multilabel_classification" else "mask",
@@ -191,10 +201,16 @@ def write_generated_pages(root: Path, profile: str) -> None:
         "tasks.md": pd.DataFrame(tasks), "protocol.md": pd.DataFrame(protocol), "inits.md": inits,
         "sections.md": pd.DataFrame(sections), "profiles.md": pd.DataFrame(profiles), "archs.md": pd.DataFrame(archs),
         "ssl.md": pd.DataFrame(ssl), "datasets.md": pd.DataFrame(datasets), "real_tasks.md": pd.DataFrame(real_tasks),
-        "paper_protocol.md": pd.DataFrame(paper_protocol), "weights.md": pd.DataFrame(weights),
+        "paper_protocol.md": protocol_table(), "weights.md": pd.DataFrame(weights),
+        "deviations.md": deviations_table(), "paper_grids.md": pd.DataFrame(paper_grids),
     }
     for name, df in pages.items():
         (out / name).write_text(_md_table(df))
+    distinct = {c.config_hash() for s in list_sections() for c in validate_section_params(s, profile="paper").configs}
+    total = sum(r["runs"] for r in paper_grids)
+    (out / "paper_grids_total.md").write_text(
+        f"In all, {sum(r['cells'] for r in paper_grids)} cells and {total:,} runs; {len(distinct):,} of them distinct "
+        f"(a run with the same task, model and protocol serves every section that has it).\n")
     (out / "stats.md").write_text(
         f"Significance level {ALPHA} everywhere: a difference is significant when p < {ALPHA}. Sample standard "
         "deviation (ddof = 1); Student's independent two-sample t-test (pooled variance, two-sided).\n")

@@ -208,6 +208,14 @@ def _cmd_sweep(args) -> int:
                                    arch=args.arch, archs=args.archs, fractions=args.fractions,
                                    num_seeds=args.num_seeds, speed=speed, protocol=dict(args.set or []))
     results = Path(args.results_dir) if args.results_dir else find_root(args.root) / "results"
+    if args.plan:
+        from .plan import format_plan
+        from .sections import list_sections
+
+        study = [grid if k == grid.section.key else validate_section_params(k, profile=args.profile)
+                 for k in list_sections()]
+        print(format_plan(grid, study))
+        return 0
     if not args.status:
         for task, data_root in _data_roots(args.data_root, args.tasks):
             _prepare(task, data_root, args)
@@ -331,6 +339,8 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("section")
     sw.add_argument("--executor", choices=["local", "slurm"], default="local")
     sw.add_argument("--status", action="store_true", help="only print done / running / failed / pending")
+    sw.add_argument("--plan", action="store_true", help="print the budget (runs, images, epochs, GPU-hours, disk, "
+                    "missing data and weights with the commands that fix them) and the whole study's; run nothing")
     sw.add_argument("--retry-failed", action="store_true", help="run the failed runs again too")
     sw.add_argument("--workers", type=int, help="local: runs at a time (default: one per GPU, or 1 on CPU)")
     sw.add_argument("--partition", help="slurm: the partition (default: the cluster's)")

@@ -126,12 +126,14 @@ def test_architecture_and_data_size_verdicts():
 def test_plugins_select_by_registry_facts_not_names():
     from medbench_core.sections.base import Results as R
 
-    for profile, expected in (("paper", {"simclr_v1", "moco_v2", "byol", "swav", "barlow_twins"}),
+    fourteen = {"insdis", "moco_v1", "pcl_v1", "pirl", "pcl_v2", "simclr_v1", "moco_v2", "simclr_v2", "sela_v2",
+                "infomin", "byol", "deepcluster_v2", "swav", "barlow_twins"}  # DART 2021's, on the papers' grid
+    for profile, expected in (("paper", fourteen),
                               ("demo", {"ssl_simclr", "ssl_moco_v2", "ssl_byol", "ssl_swav", "ssl_barlow_twins",
                                         "ssl_vicreg"})):
         grid = mb.validate_section_params("self-supervised", profile=profile)
         assert set(grid.section.ssl_inits(R(grid, pd.DataFrame()))) == expected, profile
-    for profile, first, second in (("paper", ("convnext_base", "swin_base"), ("resnet50", "deit_base")),
+    for profile, first, second in (("paper", ("convnext_base", "swin_base"), ("convnext_tiny", "swin_tiny")),
                                    ("colab", ("convnext_tiny", "swin_tiny"), ("resnet50", "deit_tiny")),
                                    ("demo", ("mini_convnext", "mini_swin"), ("test_resnet", "mini_vit"))):
         grid = mb.validate_section_params("architectures", profile=profile)

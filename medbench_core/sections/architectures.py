@@ -158,6 +158,7 @@ class Architectures(Section):
 
 
 SECTION = Architectures(
+    paper="MedIA 2025",
     key="architectures", number=4, notebook="04_architectures.ipynb", prefix="arch",
     title="ConvNets vs vision transformers",
     question="Do ConvNets transfer better to medical tasks than vision transformers of the same size?",

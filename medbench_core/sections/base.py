@@ -16,7 +16,7 @@ from .. import papers, report
 from ..models import get_arch
 from ..pretrain import get_init
 from ..tables import Table, frame_table
-from ..tasks import CLASSIFICATION, get_task_spec
+from ..tasks import CLASSIFICATION, PAPER_SEG_V2, get_task_spec
 
 KIND_WORDS = {CLASSIFICATION: "classification", "binary_segmentation": "segmentation"}
 
@@ -51,6 +51,10 @@ class Section:
     paper_tasks: tuple[tuple[str, str], ...] = ()  # (our task, the paper's task) where not the task's analog_of
     claim_kinds: tuple[str, ...] = (CLASSIFICATION, "binary_segmentation")
     row_title: str = "Initialisation"
+    # (task, arch, init, fraction) of every run the grid holds when it is not the full product of the lists above:
+    # on ``paper``, the papers' own experiments (``cells.paper_cells``); empty: the product
+    cells: tuple[tuple[str, str, str, float], ...] = ()
+    paper: str = "DART 2021"  # whose protocol the section's runs follow on ``paper``
 
     @property
     def all_archs(self) -> tuple[str, ...]:
@@ -60,12 +64,15 @@ class Section:
         return tuple(REAL_ARCHS[profile][a] for a in self.all_archs) if profile in REAL_ARCHS else self.all_archs
 
     def for_profile(self, profile: str) -> "Section":
-        """The section as it runs on ``profile``. On ``paper`` and ``colab`` each generated task, miniature
-        architecture and synthetic initialisation is replaced by the papers' own (the real dataset, ResNet-50 /
-        ConvNeXt / Swin / DeiT, the released weights); ``colab`` uses MedMNIST+ (classification only), the tiny
-        variants, and leaves out extra candidates whose weights need a manual download (never the baseline or the
+        """The section as it runs on ``profile``. On ``paper`` the grid is the papers' own experiments, read from
+        the reported registry (``cells.paper_cells``): every task, model and training fraction a printed number or
+        mark speaks of, and nothing else. On ``colab`` each generated task, miniature architecture and synthetic
+        initialisation is replaced by a real one (MedMNIST+, classification only; the tiny variants; released
+        weights), leaving out extra candidates whose weights need a manual download (never the baseline or the
         compared models). Other profiles keep the section as is.
         """
+        if profile == "paper":
+            return self._paper()
         if profile not in REAL_TASKS:
             return self
 
@@ -97,6 +104,31 @@ class Section:
             arch=arch(self.arch), archs=tuple(arch(a) for a in self.archs), baseline=group(self.baseline),
             candidate=group(self.candidate), rival=group(self.rival),
             paper_tasks=tuple((REAL_TASKS[profile][t], p) for t, p in self.paper_tasks if REAL_TASKS[profile].get(t)))
+
+    def _paper(self) -> "Section":
+        from .cells import paper_cells
+
+        cells = paper_cells(self.key)
+        mapped = dataclasses.replace(self, cells=()).for_profile("_real")  # the roles, in our names
+        order = {i: k for k, i in enumerate(mapped.inits)}  # the section's own order of inits first
+        inits = sorted(dict.fromkeys(c.init for c in cells), key=lambda i: order.get(i, len(order)))
+        archs = tuple(dict.fromkeys(c.arch for c in cells))
+        groups = {i if self.compare == "init" else f"{c.arch}/{i}" for c in cells for i in (c.init,)}
+        roles = {r: getattr(mapped, r) for r in ("baseline", "candidate", "rival")}
+        if roles["baseline"] not in groups | {"ssl"} and roles["rival"] in groups:
+            roles["baseline"] = roles["rival"]  # the papers compare the pair only (ConvNeXt vs Swin)
+        return dataclasses.replace(
+            mapped, tasks=tuple(dict.fromkeys(c.task for c in cells)), inits=tuple(inits),
+            arch=archs[0], archs=archs if self.compare == "arch" else (),
+            fractions=tuple(sorted({c.fraction for c in cells})), cells=tuple(c.key for c in cells), **roles,
+            paper_tasks=())
+
+    def protocol_for(self, task: str, profile: str) -> dict:
+        """Protocol fields this section sets for ``task`` on ``profile``: on ``paper``, the MedIA 2025 sections
+        segment with that paper's protocol (Version 2: AdamW, warm-up then cosine, 500 epochs, patience 50)."""
+        if profile == "paper" and self.paper == "MedIA 2025" and get_task_spec(task).kind != CLASSIFICATION:
+            return dict(PAPER_SEG_V2)
+        return {}
 
     # -- our runs: a plug-in overrides what its section does differently ---------------------------------------
 
@@ -135,11 +167,28 @@ class Section:
         """Our effects next to the papers' numbers, for every reported cell our grid has a counterpart of."""
         raise NotImplementedError
 
+    def reproduction(self, res: "Results") -> Table:
+        """Every cell the papers print next to ours, with whether ours is consistent (``reproduction``)."""
+        from .reproduction import reproduction_table
+
+        return reproduction_table(self.key, res.df, res.grid.profile)
+
+    def reproduced_count(self, res: "Results") -> str:
+        """"N of M" printed cells our runs are consistent with (of those tested), on a grid of the papers' cells;
+        empty elsewhere."""
+        if not self.cells:
+            return ""
+        from .reproduction import counts, reproduction
+
+        n = counts(reproduction(self.key, res.df))
+        return f"{n['consistent']} of {n['tested']}"
+
     def headlines(self, res: "Results") -> dict:
         """The numbers the page's prose reads (myst-nb glue), named ``<prefix>_<name>``."""
         v = res.verdict
         common = {"verdict": v.outcome, "profile": res.grid.profile, "runs": len(res.grid.configs),
-                  "seeds": len(res.grid.seeds), "scope": v.scope or "all the kinds of task the claim is about"}
+                  "seeds": len(res.grid.seeds), "scope": v.scope or "all the kinds of task the claim is about",
+                  "reproduced": self.reproduced_count(res) or "– (the papers' cells run on the paper profile)"}
         return {f"{self.prefix}_{k}": val for k, val in (common | self.section_headlines(res)).items()}
 
     def section_headlines(self, res: "Results") -> dict:
@@ -221,7 +270,7 @@ def same_sign(a: float, b: float) -> str:
 
 # What a section's stand-ins become on the profiles that run the papers' own data, models and weights.
 REAL_TASKS = {
-    "paper": {"syn_dxc": "chexpert", "syn_txc": "shenzhen", "syn_pxs": "siim_ptx", "syn_lxs": "jsrt_clavicle",
+    "_real": {"syn_dxc": "chexpert", "syn_txc": "shenzhen", "syn_pxs": "siim_ptx", "syn_lxs": "jsrt_clavicle",
               "syn_vxs": "drive"},
     "colab": {"syn_dxc": "chestmnist", "syn_txc": "pneumoniamnist"},  # MedMNIST+ has no segmentation sets
 }
@@ -229,7 +278,7 @@ REAL_INITS = {"scratch": "scratch", "synth_imagenet": "imagenet", "synth_inat": 
               "synth_chest": "chestxray14", "synth_imagenet_chest": "imagenet_chestxray14", "ssl_simclr": "simclr_v1",
               "ssl_moco_v2": "moco_v2", "ssl_byol": "byol", "ssl_swav": "swav", "ssl_barlow_twins": "barlow_twins"}
 REAL_ARCHS = {
-    "paper": {"test_resnet": "resnet50", "mini_convnext": "convnext_base", "mini_swin": "swin_base",
+    "_real": {"test_resnet": "resnet50", "mini_convnext": "convnext_base", "mini_swin": "swin_base",
               "mini_vit": "deit_base"},
     "colab": {"test_resnet": "resnet50", "mini_convnext": "convnext_tiny", "mini_swin": "swin_tiny",
               "mini_vit": "deit_tiny"},

@@ -182,6 +182,7 @@ class DataSize(Section):
 
 
 SECTION = DataSize(
+    paper="MedIA 2025",
     key="data-size", number=5, notebook="05_data_size.ipynb", prefix="ds",
     title="Transfer as labelled data shrink",
     question="How do ConvNets and vision transformers behave as the labelled training set shrinks?",

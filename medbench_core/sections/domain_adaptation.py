@@ -25,7 +25,12 @@ class DomainAdaptation(Section):
         s = res.at_full()
         cand, base = group_label(self.candidate), group_label(self.baseline)
         top, worse, better, reasons = 0, 0, 0, []
+        tasks = [t for t in res.grid.tasks if (self.candidate, t) in s.index]
         for t in res.grid.tasks:
+            if t not in tasks:  # the papers' n/a cells: pre-trained on the target task's own data
+                reasons.append(f"{get_task_spec(t).display_name}: {cand} not run (pre-training and target are the "
+                               "same data)")
+                continue
             r = s.loc[(self.candidate, t)]
             top += bool(r["is_best"] or r["equivalent_to_best"])
             d, p = r["diff_vs_baseline"], r["p_vs_baseline"]
@@ -35,7 +40,7 @@ class DomainAdaptation(Section):
                                                     else "significantly below the best")
             reasons.append(f"{get_task_spec(t).display_name}: {cand} is {standing}; {d:+.2f} points vs {base} "
                            f"(p = {p:.3g})")
-        n = len(res.grid.tasks)
+        n = len(tasks)
         reasons.append(f"{cand} is best or equivalent on {top} of {n} tasks, significantly better than {base} on "
                        f"{better} and significantly worse on {worse}")
         return Verdict(outcome(agrees=top == n and worse == 0 and better >= 1, disagrees=worse > 0 or top < n / 2),

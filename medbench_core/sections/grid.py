@@ -76,6 +76,8 @@ def validate_section_params(section: str, *, profile: str = "demo", tasks=None, 
     if profile not in list_profiles():
         raise UnknownNameError(f"unknown profile {profile!r}; valid profiles: {', '.join(list_profiles())}")
     sec = get_section(section).for_profile(profile)
+    # a grid of listed cells (the papers' experiments on ``paper``) stays so unless models or fractions are chosen
+    cells = set(sec.cells) if sec.cells and not (inits or arch or archs or fractions) else None
     tasks = tuple(tasks or sec.tasks)
     inits = tuple(inits or sec.inits)
     if arch and archs:
@@ -118,9 +120,13 @@ def validate_section_params(section: str, *, profile: str = "demo", tasks=None, 
     if clash:
         raise ValueError(f"{clash} are speed options, not protocol fields: pass them as speed")
     configs = tuple(make_run_config(section, t, i, a, s, profile, fraction=f, device=device,
-                                    **(speed or {}), **overrides)
+                                    **(speed or {}), **(sec.protocol_for(t, profile) | overrides))
                     for t in tasks for a in archs for i in inits for f in fractions for s in seeds
-                    if not (a in seg_only and create_task(t, profile).kind != CLASSIFICATION))
+                    if not (a in seg_only and create_task(t, profile).kind != CLASSIFICATION)
+                    and (cells is None or (t, a, i, f) in cells))
+    if not configs:
+        raise ValueError(f"no run of section {section!r} on profile {profile!r} has these tasks: "
+                         f"{', '.join(tasks)}; its tasks are {', '.join(sec.tasks)}")
     return Grid(sec, profile, tasks, inits, archs, fractions, seeds, configs)
 
 

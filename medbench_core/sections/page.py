@@ -119,6 +119,10 @@ class SectionPage:
         return self.section.paper_table()
 
     def reproduced(self):
+        """Ours next to the papers': on a grid of the papers' own cells (``paper``), every printed cell with a
+        consistency test; elsewhere, the directions of the effects the claim is about."""
+        if self.section.cells:
+            return self.section.reproduction(self.results)
         return self.section.reproduced(self.results)
 
 

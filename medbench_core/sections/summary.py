@@ -109,6 +109,9 @@ def summary_table(items: list[SectionStatus]):
         rows.append({"": sec.number, "section": f'<a href="{page}">{html.escape(sec.title)}</a>',
                      "question": html.escape(sec.question), "the paper's claim": html.escape(sec.claim),
                      "verdict": f"<b>{html.escape(s.label)}</b>", "runs": len(s.grid.configs)})
+        if s.grid.section.cells:  # the papers' own cells: how many ours reproduce
+            rows[-1]["printed cells reproduced"] = (s.grid.section.reproduced_count(s.results) if s.state == RAN
+                                                    else "–")
     profile = items[0].grid.profile if items else ""
     synthetic = items and all(report.is_synthetic(s.grid.tasks) for s in items)
     caption = f"Verdicts on profile {profile}" + (" (SYNTHETIC data)" if synthetic else "")
@@ -154,7 +157,11 @@ def reasons(items: list[SectionStatus]) -> None:
 
 def headlines(items: list[SectionStatus]) -> dict:
     counts = pd.Series([s.verdict.outcome if s.state == RAN else s.state for s in items]).value_counts()
+    done = [s.grid.section.reproduced_count(s.results) for s in items if s.state == RAN and s.grid.section.cells]
+    total = [tuple(map(int, c.split(" of "))) for c in done]
     return {"summary_profile": items[0].grid.profile if items else "",
+            "summary_reproduced": (f"{sum(a for a, _ in total)} of {sum(b for _, b in total)}" if total else
+                                   "– (the papers' cells run on the paper profile)"),
             "summary_counts": ", ".join(f"{n} {k}" for k, n in counts.items()),
             **{f"summary_{s.key.replace('-', '_')}": s.verdict.outcome if s.state == RAN else s.state
                for s in items}}

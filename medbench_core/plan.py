@@ -1,0 +1,171 @@
+"""A budget before submitting: what a section's grid (or the whole study) costs and what it still lacks.
+
+For every task of a grid: its runs, the training images per epoch, the epochs to expect and at most, GPU-hours at a
+stated training throughput per architecture and resolution, the disk its prepared cache takes, and whether its
+data and weights are present here, with the command that fixes each one missing. Every figure says where it comes
+from: a prepared copy or a frozen split list (exact), a dataset's public release size (estimated), or an assumption
+stated here. Nothing here trains, downloads or reads a dataset.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from .datasets.catalog import get_dataset
+from .datasets.prepare import prepared_dir, read_meta
+from .datasets.splits import load_manifest
+from .pretrain import get_init, zoo_key
+from .tasks import CLASSIFICATION, create_task
+
+# Images of each public release (all splits), for datasets not prepared here: "estimated" in the plan.
+RELEASE_IMAGES = {"chestxray14": 112_120, "chexpert": 224_316, "mimic_cxr": 377_110, "shenzhen": 662,
+                  "montgomery": 138, "drive": 40, "jsrt": 247, "siim_ptx": 12_089, "rsna_pe": 1_790_594,
+                  "vindr_cxr": 18_000, "busi": 780}
+# Training images the papers or releases state, where the split is official: used before a copy is prepared.
+OFFICIAL_TRAIN = {"chestxray14": 75_312 + 11_212, "chexpert": 223_414, "mimic_cxr": 368_960, "vindr_cxr": 15_000}
+TRAIN_SHARE_DEFAULT = 0.7  # a seeded cut whose manifest gives shares only (stated as an assumption)
+
+# Training throughput, images per second on one GPU at 224 px with bf16 (the paper profile's default), by
+# architecture: ASSUMED, not measured by medbench (no GPU was lent to the session that wrote this; the command that
+# measures them is `benchmarks/throughput.py --device cuda`). Segmentation (U-Net / UPerNet) at half these.
+# Other resolutions scale with the pixel count.
+ASSUMED_THROUGHPUT = {"resnet50": 1200, "convnext_tiny": 900, "convnext_small": 550, "convnext_base": 380,
+                      "swin_tiny": 750, "swin_small": 450, "swin_base": 320, "deit_tiny": 2500, "deit_small": 1200,
+                      "deit_base": 450}
+THROUGHPUT_BASIS = ("assumed: one A100/H100-class GPU, bf16, batch 32, 224 px; segmentation at half; other sizes "
+                    "by pixel count. Not measured by medbench")
+EVAL_SHARE = 0.25  # validation each epoch and the final test, as a share of training time (assumed)
+
+
+@dataclass(frozen=True)
+class TaskPlan:
+    task: str
+    runs: int
+    train_images: int
+    images_source: str  # exact | estimated
+    expected_epochs: int
+    max_epochs: int
+    gpu_hours: float  # expected
+    gpu_hours_max: float
+    cache_gb: float
+    data: str  # present | missing: <command>
+
+
+def _train_images(spec) -> tuple[int, str]:
+    """Training images per epoch at the full training fraction, and how sure the figure is."""
+    folder = prepared_dir(spec, spec.protocol.stored_size)
+    if (folder / "meta.json").is_file():
+        return int(read_meta(folder)["counts"]["train"]), "exact (prepared copy)"
+    m = load_manifest(spec.source)
+    rule = m["split"]
+    if rule["method"] == "listed":
+        return len(rule["lists"]["train"]), "exact (frozen list)"
+    if "counts" in rule:
+        return int(rule["counts"]["train"]), "exact (frozen counts)"
+    if spec.source in OFFICIAL_TRAIN:
+        val = rule.get("val", {})
+        n = OFFICIAL_TRAIN[spec.source]
+        return round(n * (1 - val.get("share", 0))), "estimated (release's official split)"
+    share = rule.get("shares", {}).get("train", TRAIN_SHARE_DEFAULT)
+    return round(RELEASE_IMAGES.get(spec.source, 0) * share), "estimated (release size x train share)"
+
+
+def expected_epochs(protocol) -> int:
+    """Assumed: early stopping fires about three patience-lengths in (best epoch at two), capped by the maximum.
+    ``protocol``: a task's Protocol or a RunConfig."""
+    return min(protocol.max_epochs, 3 * protocol.patience + (1 if protocol.stop_rule == "original" else 0))
+
+
+def _throughput(arch: str, size: int, segmentation: bool) -> float:
+    base = ASSUMED_THROUGHPUT.get(arch, 1000)
+    return base * (224 / size) ** 2 / (2 if segmentation else 1)
+
+
+def plan_grid(grid) -> list[TaskPlan]:
+    """One ``TaskPlan`` per task of ``grid`` (a validated ``sections.Grid``)."""
+    out = []
+    for task in grid.tasks:
+        cfgs = [c for c in grid.configs if c.task == task]
+        if not cfgs:
+            continue
+        spec = create_task(task, grid.profile)
+        p = cfgs[0]  # every run of a task shares its protocol
+        n, source = _train_images(spec)
+        seg = spec.kind != CLASSIFICATION
+        hours = {"exp": 0.0, "max": 0.0}
+        for c in cfgs:
+            seconds_per_epoch = n * c.fraction / _throughput(c.arch, c.image_size, seg) * (1 + EVAL_SHARE)
+            hours["exp"] += seconds_per_epoch * expected_epochs(c)
+            hours["max"] += seconds_per_epoch * c.max_epochs
+        total = RELEASE_IMAGES.get(spec.source, n)
+        folder = prepared_dir(spec, spec.protocol.stored_size)
+        cache = (folder / "meta.json").is_file()
+        side = spec.protocol.stored_size
+        per_image = side * side * (get_dataset(spec.source).channels + (1 if seg else 0))
+        ds = get_dataset(spec.source)
+        data = ("present" if cache else f"missing: obtain from {ds.obtain}, then `medbench data prepare {task} "
+                                        f"--root PATH --profile {grid.profile}`")
+        out.append(TaskPlan(task, len(cfgs), n, source, expected_epochs(p), p.max_epochs, hours["exp"] / 3600, hours["max"] / 3600, total * per_image / 1e9, data))
+    return out
+
+
+def weights_status(grids) -> list[dict]:
+    """Every pre-trained (arch, init) the grids need: present in the cache, or missing with the command that gets
+    it (``weights fetch`` where medbench can download it, ``weights import`` after a manual download)."""
+    from .zoo import get_record
+    from .zoo.fetch import converted_path, import_command
+
+    rows = []
+    for arch, init in dict.fromkeys((c.arch, c.init) for g in grids for c in g.configs):
+        if not get_init(init).weights:
+            continue
+        key = zoo_key(init, arch)
+        rec = get_record(key)
+        if converted_path(key).is_file():
+            state = "present"
+        elif rec.source == "manual":
+            state = f"missing: download by hand from {rec.page}, then `{import_command(rec)}`"
+        else:
+            state = f"missing: `medbench weights fetch {key}`"
+        rows.append({"weights": key, "state": state})
+    return rows
+
+
+def plan_table(grid) -> pd.DataFrame:
+    rows = [{"task": t.task, "runs": t.runs, "train images / epoch": f"{t.train_images:,} ({t.images_source})",
+             "epochs: expected (assumed) / at most": f"{t.expected_epochs} / {t.max_epochs}",
+             "GPU-hours: expected / at most": f"{t.gpu_hours:,.1f} / {t.gpu_hours_max:,.1f}",
+             "cache disk": f"{t.cache_gb:,.1f} GB", "data": t.data} for t in plan_grid(grid)]
+    return pd.DataFrame(rows)
+
+
+def format_plan(grid, study: list | None = None) -> str:
+    """The plan of ``grid`` as text, and one line for the whole ``study`` (every section's grid; runs shared by two
+    sections counted once)."""
+    plans = plan_grid(grid)
+    lines = [f"plan: {grid.section.key} on {grid.profile}: {len(grid.configs)} runs "
+             f"({len(grid.seeds)} per cell), {sum(t.gpu_hours for t in plans):,.0f} GPU-hours expected, "
+             f"{sum(t.gpu_hours_max for t in plans):,.0f} at most; throughput {THROUGHPUT_BASIS}; expected epochs "
+             "assumed at three patience-lengths."]
+    df = plan_table(grid)
+    lines.append(df.to_string(index=False))
+    w = weights_status([grid])
+    missing = [r for r in w if r["state"] != "present"]
+    lines.append(f"weights: {len(w) - len(missing)} of {len(w)} present" + ("" if not missing else ":"))
+    lines += [f"  {r['weights']}: {r['state']}" for r in missing]
+    if study:
+        seen, hours, hours_max, disk = set(), 0.0, 0.0, {}
+        for g in study:
+            new = [c for c in g.configs if c.config_hash() not in seen]
+            seen.update(c.config_hash() for c in new)
+            sub = type(g)(**{**g.__dict__, "configs": tuple(new)})
+            for t in plan_grid(sub):
+                hours += t.gpu_hours
+                hours_max += t.gpu_hours_max
+                disk[t.task] = t.cache_gb
+        lines.append(f"whole study on {grid.profile}: {len(seen)} runs ({sum(len(g.configs) for g in study)} section "
+                     f"runs, shared ones once), {hours:,.0f} GPU-hours expected, {hours_max:,.0f} at most, "
+                     f"{sum(disk.values()):,.0f} GB of prepared caches.")
+    return "\n".join(lines)
+
