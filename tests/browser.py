@@ -72,8 +72,13 @@ class Browser:
         self.call("Page.navigate", url=url)
         deadline = time.time() + timeout
         while time.time() < deadline:
-            state = self.call("Runtime.evaluate", expression="document.readyState", returnByValue=True)
-            if state["result"].get("value") == "complete":
+            # the new document, complete: right after Page.navigate the previous page may still answer
+            try:
+                state = self.call("Runtime.evaluate", expression="[document.URL, document.readyState]",
+                                  returnByValue=True)["result"].get("value")
+            except RuntimeError:  # the page navigated while the expression ran: ask again
+                state = None
+            if state == [url, "complete"]:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"{url} did not finish loading")
