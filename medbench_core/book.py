@@ -155,9 +155,10 @@ def write_generated_pages(root: Path, profile: str) -> None:
     from .protocols import deviations_table, protocol_table
     from .sections.cells import paper_cells
 
-    paper_grids = []
+    paper_grids, distinct = [], set()
     for s in list_sections():
         g = validate_section_params(s, profile="paper")
+        distinct.update(g.hashes)
         paper_grids.append({"section": f"`{s}`", "cells": len(paper_cells(s)), "tasks": ", ".join(g.tasks),
                             "models": len({(c.arch, c.init) for c in g.configs}), "fractions": ", ".join(
                                 f"{f:.0%}" for f in g.fractions), "runs per cell": len(g.seeds),
@@ -206,7 +207,6 @@ def write_generated_pages(root: Path, profile: str) -> None:
     }
     for name, df in pages.items():
         (out / name).write_text(_md_table(df))
-    distinct = {c.config_hash() for s in list_sections() for c in validate_section_params(s, profile="paper").configs}
     total = sum(r["runs"] for r in paper_grids)
     (out / "paper_grids_total.md").write_text(
         f"In all, {sum(r['cells'] for r in paper_grids)} cells and {total:,} runs; {len(distinct):,} of them distinct "

@@ -264,6 +264,11 @@ def _save_training_state(path, model, opt, sched, scaler, best_loss, best_epoch,
 STOP_RULES = ("patience", "original")
 
 
+def check_stop_rule(rule: str) -> None:
+    if rule not in STOP_RULES:
+        raise ValueError(f"unknown stop_rule {rule!r}; valid: {', '.join(STOP_RULES)}")
+
+
 @dataclass
 class FitResult:
     best_epoch: int
@@ -292,8 +297,7 @@ def fit(model: nn.Module, train_loader, val_loader, task: TaskSpec, *, device: t
     """
     loss_fn = make_loss(loss)
     opt = make_optimizer(optimizer, model.parameters(), lr, weight_decay)
-    if stop_rule not in STOP_RULES:
-        raise ValueError(f"unknown stop_rule {stop_rule!r}; valid: {', '.join(STOP_RULES)}")
+    check_stop_rule(stop_rule)
     if scheduler == "plateau":
         sched = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, mode="min", factor=lr_factor, patience=lr_patience)
     elif scheduler == "cosine" and warmup_epochs:

@@ -17,8 +17,9 @@ import torch
 
 from . import __version__
 from ._registry import UnknownNameError
+from .augment import get_augmentation
 from .data import BatchLoader, data_version, train_subset
-from .engine import STOP_RULES, evaluate, fit, make_loss, resolve_device, resolve_speed, seed_everything
+from .engine import check_stop_rule, evaluate, fit, make_loss, resolve_device, resolve_speed, seed_everything
 from .inputs import RunInputs, prepare_inputs, resolve_inputs
 from .models import create_model, list_archs
 from .pretrain import init_fingerprint, list_inits
@@ -112,12 +113,8 @@ def make_run_config(section: str, task: str, init: str, arch: str, seed: int, pr
     resolve_speed(torch.device("cpu"), p.get("amp", "auto"), p.get("channels_last", "auto"))  # bad values: now
     if p.get("test_crops", 1) not in (1, 10):
         raise ValueError(f"test_crops must be 1 or 10, got {p['test_crops']}")
-    from .augment import AUGMENTATIONS
-
-    if p["augment"] not in AUGMENTATIONS:
-        raise ValueError(f"unknown augment {p['augment']!r}; valid: {', '.join(AUGMENTATIONS)}")
-    if p["stop_rule"] not in STOP_RULES:
-        raise ValueError(f"unknown stop_rule {p['stop_rule']!r}; valid: {', '.join(STOP_RULES)}")
+    get_augmentation(p["augment"])  # an unknown name raises, listing the valid ones
+    check_stop_rule(p["stop_rule"])
     if not 0 < float(p["eval_crop"]) <= 1:
         raise ValueError(f"eval_crop must be in (0, 1] (the share of the stored side the model sees), got "
                          f"{p['eval_crop']}")

@@ -8,6 +8,7 @@ stated here. Nothing here trains, downloads or reads a dataset.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import pandas as pd
@@ -52,11 +53,15 @@ class TaskPlan:
     data: str  # present | missing: <command>
 
 
+def _prepared(spec) -> bool:
+    return (prepared_dir(spec, spec.protocol.stored_size) / "meta.json").is_file()
+
+
 def _train_images(spec) -> tuple[int, str]:
     """Training images per epoch at the full training fraction, and how sure the figure is."""
-    folder = prepared_dir(spec, spec.protocol.stored_size)
-    if (folder / "meta.json").is_file():
-        return int(read_meta(folder)["counts"]["train"]), "exact (prepared copy)"
+    if _prepared(spec):
+        meta = read_meta(prepared_dir(spec, spec.protocol.stored_size))
+        return int(meta["counts"]["train"]), "exact (prepared copy)"
     m = load_manifest(spec.source)
     rule = m["split"]
     if rule["method"] == "listed":
@@ -99,14 +104,13 @@ def plan_grid(grid) -> list[TaskPlan]:
             hours["exp"] += seconds_per_epoch * expected_epochs(c)
             hours["max"] += seconds_per_epoch * c.max_epochs
         total = RELEASE_IMAGES.get(spec.source, n)
-        folder = prepared_dir(spec, spec.protocol.stored_size)
-        cache = (folder / "meta.json").is_file()
-        side = spec.protocol.stored_size
-        per_image = side * side * (get_dataset(spec.source).channels + (1 if seg else 0))
-        ds = get_dataset(spec.source)
-        data = ("present" if cache else f"missing: obtain from {ds.obtain}, then `medbench data prepare {task} "
-                                        f"--root PATH --profile {grid.profile}`")
-        out.append(TaskPlan(task, len(cfgs), n, source, expected_epochs(p), p.max_epochs, hours["exp"] / 3600, hours["max"] / 3600, total * per_image / 1e9, data))
+        ds, side = get_dataset(spec.source), spec.protocol.stored_size
+        per_image = side * side * (ds.channels + (1 if seg else 0))
+        data = ("present" if _prepared(spec) else
+                f"missing: obtain from {ds.obtain}, then `medbench data prepare {task} --root PATH --profile "
+                f"{grid.profile}`")
+        out.append(TaskPlan(task, len(cfgs), n, source, expected_epochs(p), p.max_epochs, hours["exp"] / 3600,
+                            hours["max"] / 3600, total * per_image / 1e9, data))
     return out
 
 
@@ -159,7 +163,7 @@ def format_plan(grid, study: list | None = None) -> str:
         for g in study:
             new = [c for c in g.configs if c.config_hash() not in seen]
             seen.update(c.config_hash() for c in new)
-            sub = type(g)(**{**g.__dict__, "configs": tuple(new)})
+            sub = dataclasses.replace(g, configs=tuple(new))
             for t in plan_grid(sub):
                 hours += t.gpu_hours
                 hours_max += t.gpu_hours_max

@@ -113,7 +113,7 @@ class Section:
         order = {i: k for k, i in enumerate(mapped.inits)}  # the section's own order of inits first
         inits = sorted(dict.fromkeys(c.init for c in cells), key=lambda i: order.get(i, len(order)))
         archs = tuple(dict.fromkeys(c.arch for c in cells))
-        groups = {i if self.compare == "init" else f"{c.arch}/{i}" for c in cells for i in (c.init,)}
+        groups = {c.init if self.compare == "init" else f"{c.arch}/{c.init}" for c in cells}
         roles = {r: getattr(mapped, r) for r in ("baseline", "candidate", "rival")}
         if roles["baseline"] not in groups | {"ssl"} and roles["rival"] in groups:
             roles["baseline"] = roles["rival"]  # the papers compare the pair only (ConvNeXt vs Swin)
@@ -173,22 +173,21 @@ class Section:
 
         return reproduction_table(self.key, res.df, res.grid.profile)
 
-    def reproduced_count(self, res: "Results") -> str:
-        """"N of M" printed cells our runs are consistent with (of those tested), on a grid of the papers' cells;
-        empty elsewhere."""
+    def reproduced_counts(self, res: "Results") -> dict | None:
+        """How many printed cells our runs are consistent with, of those tested (``reproduction.counts``), on a grid
+        of the papers' cells; None elsewhere."""
         if not self.cells:
-            return ""
+            return None
         from .reproduction import counts, reproduction
 
-        n = counts(reproduction(self.key, res.df))
-        return f"{n['consistent']} of {n['tested']}"
+        return counts(reproduction(self.key, res.df))
 
     def headlines(self, res: "Results") -> dict:
         """The numbers the page's prose reads (myst-nb glue), named ``<prefix>_<name>``."""
         v = res.verdict
         common = {"verdict": v.outcome, "profile": res.grid.profile, "runs": len(res.grid.configs),
                   "seeds": len(res.grid.seeds), "scope": v.scope or "all the kinds of task the claim is about",
-                  "reproduced": self.reproduced_count(res) or "– (the papers' cells run on the paper profile)"}
+                  "reproduced": reproduced_words(self.reproduced_counts(res))}
         return {f"{self.prefix}_{k}": val for k, val in (common | self.section_headlines(res)).items()}
 
     def section_headlines(self, res: "Results") -> dict:
@@ -262,6 +261,11 @@ def directions_table(rows: list[dict], *, synthetic: bool, what: str = "The effe
            "Sizes are not comparable on synthetic data; directions are." if synthetic else
            f"{what}, ours and the paper's; {agree} of {len(known)} agree.")
     return frame_table(text, cap)
+
+
+def reproduced_words(n: dict | None) -> str:
+    """"N of M" printed cells reproduced, from ``reproduction.counts`` (None: not a grid of the papers' cells)."""
+    return f"{n['consistent']} of {n['tested']}" if n else "– (the papers' cells run on the paper profile)"
 
 
 def same_sign(a: float, b: float) -> str:

@@ -105,6 +105,13 @@ def paper_cells(section: str) -> tuple[Cell, ...]:
     return tuple(cells.values())
 
 
+def compared_init(row) -> str | None:
+    """The init a row's mark or p-value compares its model with (``vs supervised ImageNet`` -> ``imagenet``), or
+    None (a pair of architectures, or the comparison model's own row)."""
+    own = paper_init(row["init"])
+    return next((i for i in _compared_inits(row["comparison"]) if i != own), None)
+
+
 def cells_of_row(row) -> list[tuple[str, str, str, float]]:
     """The cell keys one reported row speaks of (its own model, or both models of a pair)."""
     task, fraction = _task_and_fraction(row)

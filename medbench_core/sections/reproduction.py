@@ -24,7 +24,8 @@ from .. import papers
 from ..report import main_scores
 from ..stats import ALPHA, is_significant, significance_mark, ttest, ttest_from_stats
 from ..tables import Table, frame_table
-from .cells import cells_of_row, paper_init
+from ..pretrain import get_init
+from .cells import cells_of_row, compared_init
 
 PAPER_RUNS = 10  # assumed runs behind each printed mean ± std
 CONSISTENT, INCONSISTENT, NOT_TESTED, NOT_RUN = "yes", "no", "not tested", "not run"
@@ -102,7 +103,7 @@ def reproduction(section: str, df: pd.DataFrame) -> pd.DataFrame:
                             "test": f"t-test from summaries, paper n = {PAPER_RUNS} assumed: p = {p:.2g}",
                             "consistent": CONSISTENT if p >= ALPHA else INCONSISTENT})
         else:  # a mark (or a figure's approximate value) against a comparison model
-            base = _comparison_init(comparison)
+            base = compared_init(r)
             x = got[0]
             y = scores.get((task, keys[0][1], base, fraction)) if base else None
             printed = []
@@ -120,9 +121,9 @@ def reproduction(section: str, df: pd.DataFrame) -> pd.DataFrame:
                 if has_mean:
                     row["ours − paper"] = f"{x.mean() - r['mean']:+.2f}"
                 want = _better(r["mark"])
-                if y is not None and len(y) > 1 and base != init:
+                if y is not None and len(y) > 1:
                     d, p = x.mean() - y.mean(), ttest(x, y)
-                    row["test"] = f"ours vs {_label(base)}: {d:+.2f}, p = {p:.2g} ({significance_mark(p)})"
+                    row["test"] = f"ours vs {get_init(base).label}: {d:+.2f}, p = {p:.2g} ({significance_mark(p)})"
                     if not pd.isna(r["p_value"]):  # a winner and a printed p
                         paper_sig, paper_up = is_significant(r["p_value"]), r["higher"] == r["init"]
                         ok = (is_significant(p) and (d > 0) == paper_up) if paper_sig else not is_significant(p)
@@ -134,23 +135,6 @@ def reproduction(section: str, df: pd.DataFrame) -> pd.DataFrame:
                         row["consistent"] = CONSISTENT if ours == want else INCONSISTENT
         rows.append(row)
     return pd.DataFrame(rows)
-
-
-def _comparison_init(comparison: str) -> str | None:
-    """The init a row's mark compares with (``vs supervised ImageNet`` -> ``imagenet``)."""
-    if "vs" not in comparison:
-        return None
-    try:
-        return paper_init(comparison.split("vs")[0].strip() or comparison.split("vs")[-1].strip().removeprefix(
-            "supervised "))
-    except KeyError:
-        return None
-
-
-def _label(init: str) -> str:
-    from ..pretrain import get_init
-
-    return get_init(init).label
 
 
 def counts(table: pd.DataFrame) -> dict:

@@ -12,7 +12,7 @@ import pandas as pd
 
 from .. import report
 from ..results import ResultsStore
-from .base import Results
+from .base import Results, reproduced_words
 from ..paths import find_root
 from .grid import GRID_PARAMS, Grid, load_grid_results, validate_section_params
 from .registry import get_section, list_sections
@@ -110,8 +110,8 @@ def summary_table(items: list[SectionStatus]):
                      "question": html.escape(sec.question), "the paper's claim": html.escape(sec.claim),
                      "verdict": f"<b>{html.escape(s.label)}</b>", "runs": len(s.grid.configs)})
         if s.grid.section.cells:  # the papers' own cells: how many ours reproduce
-            rows[-1]["printed cells reproduced"] = (s.grid.section.reproduced_count(s.results) if s.state == RAN
-                                                    else "–")
+            rows[-1]["printed cells reproduced"] = (
+                reproduced_words(s.grid.section.reproduced_counts(s.results)) if s.state == RAN else "–")
     profile = items[0].grid.profile if items else ""
     synthetic = items and all(report.is_synthetic(s.grid.tasks) for s in items)
     caption = f"Verdicts on profile {profile}" + (" (SYNTHETIC data)" if synthetic else "")
@@ -157,11 +157,10 @@ def reasons(items: list[SectionStatus]) -> None:
 
 def headlines(items: list[SectionStatus]) -> dict:
     counts = pd.Series([s.verdict.outcome if s.state == RAN else s.state for s in items]).value_counts()
-    done = [s.grid.section.reproduced_count(s.results) for s in items if s.state == RAN and s.grid.section.cells]
-    total = [tuple(map(int, c.split(" of "))) for c in done]
+    done = [s.grid.section.reproduced_counts(s.results) for s in items if s.state == RAN and s.grid.section.cells]
+    total = {k: sum(n[k] for n in done) for k in ("consistent", "tested")} if done else None
     return {"summary_profile": items[0].grid.profile if items else "",
-            "summary_reproduced": (f"{sum(a for a, _ in total)} of {sum(b for _, b in total)}" if total else
-                                   "– (the papers' cells run on the paper profile)"),
+            "summary_reproduced": reproduced_words(total),
             "summary_counts": ", ".join(f"{n} {k}" for k, n in counts.items()),
             **{f"summary_{s.key.replace('-', '_')}": s.verdict.outcome if s.state == RAN else s.state
                for s in items}}
