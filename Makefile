@@ -1,5 +1,6 @@
 # medbench: two commands for users (README), the rest for developers.
 #   make book   install into .venv, run the demo profile, build the book into _build/html
+#               (make book REPOSITORY=https://github.com/ORG/medbench RELEASE=v1.0: with launch buttons)
 #   make test   install into .venv and run the test suite (offline)
 PYTHON ?= python3
 VENV ?= .venv
@@ -19,8 +20,9 @@ $(STAMP): pyproject.toml requirements/constraints.txt
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (medbench)" >/dev/null
 	touch $@
 
+# REPOSITORY / RELEASE: where the book is published (default: _config.yml's repository.url and .branch)
 book: install
-	$(BIN)/medbench book --profile $(PROFILE)
+	$(BIN)/medbench book --profile $(PROFILE) $(if $(REPOSITORY),--repository $(REPOSITORY),) $(if $(RELEASE),--release $(RELEASE),)
 
 # System packages the tests use: a real single-node Slurm (slurm-wlm, munge) and Chromium (the browser test).
 # Installed with apt-get on Debian when missing and running as root (as CI does); elsewhere those tests say why

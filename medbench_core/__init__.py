@@ -22,6 +22,7 @@ _EXPORTS = {
     "ssl": ("list_ssl_methods",),
     "tasks": ("create_task", "list_tasks"),
     "_registry": ("UnknownNameError",),
+    "runtime": ("runtime",),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 

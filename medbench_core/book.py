@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from .inputs import check_inputs
+from .launch import without_setting
 from .models import get_arch, list_archs
 from .paths import find_root  # noqa: F401 (re-exported: medbench_core.book.find_root)
 from .pretrain import describe_inits
@@ -39,7 +40,7 @@ def notebook_fingerprint(source: str | os.PathLike, parameters: dict, results_di
     for f in depends:
         f = Path(f)
         h.update(f.name.encode() + (f.read_bytes() if f.is_file() else b"<absent>"))
-    h.update(Path(source).read_bytes())
+    h.update(without_setting(Path(source).read_bytes()))  # the setup cell's repository line changes nothing here
     h.update(json.dumps(parameters, sort_keys=True, default=str).encode())
     pkg = Path(__file__).resolve().parent
     for f in sorted(pkg.rglob("*")):
@@ -82,16 +83,20 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cw
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.ipynb")
     t0 = time.perf_counter()
+    # papermill says "Executing Cell N" for every cell: only when the notebook's output is streamed too (--verbose)
+    logging.getLogger("papermill").setLevel(logging.INFO if log_output else logging.WARNING)
     try:
         pm.execute_notebook(str(source), str(tmp), parameters=parameters, cwd=str(cwd), kernel_name="python3",
-                            progress_bar=False, log_output=log_output)
+                            progress_bar=False, log_output=log_output,
+                            # the kernel's own start-up warnings (e.g. "running over TCP") are not the reader's
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except BaseException:
         if tmp.exists():
             failed = output.with_name(f"{output.stem}.failed.ipynb")
             os.replace(tmp, failed)
             log.error("the executed notebook with the error is kept at %s", failed)
         raise
-    nb = json.loads(tmp.read_text())
+    nb = _tidy(json.loads(tmp.read_text()))
     nb["metadata"]["medbench"] = {"fingerprint": notebook_fingerprint(source, parameters, results_dir, runs,
                                                                       depends)}
     tmp.write_text(json.dumps(nb, indent=1))
@@ -101,11 +106,32 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cw
     return output
 
 
+# parameters holding folders of the machine that ran the notebook: never shown, never downloaded
+MACHINE_PARAMETERS = ("results_dir", "cache_dir", "executed_dir")
+
+
+def _tidy(nb: dict) -> dict:
+    """The executed copy as a reader gets it: papermill's injected-parameters cell is left out of the page (the
+    section says what it ran with in one line) and its folders of the building machine are replaced by ``None``
+    (so that the downloaded notebook uses the reader's own store)."""
+    for cell in nb["cells"]:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if "injected-parameters" in tags:
+            cell["metadata"]["tags"] = [*tags, "remove-cell"]
+            lines = "".join(cell["source"]).splitlines()
+            cell["source"] = "\n".join(
+                f"{ln.split('=')[0].strip()} = None  # the folder of the machine that built this copy"
+                if ln.split("=")[0].strip() in MACHINE_PARAMETERS else ln for ln in lines)
+    return nb
+
+
 def execute_section(section: str, *, profile: str, output: str | os.PathLike, root: str | os.PathLike | None = None,
                     results_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
-                    parameters: dict | None = None, log_output: bool = False, force: bool = False) -> Path:
+                    parameters: dict | None = None, log_output: bool = False, force: bool = False,
+                    progress: bool | None = None) -> Path:
     """Run a section notebook through papermill with ``profile`` and ``parameters``; write the executed copy to
-    ``output`` (atomically). Names are validated first, before papermill starts."""
+    ``output`` (atomically). Names are validated first, before papermill starts. ``progress`` (default: unless
+    ``log_output`` streams the notebook's own output): one line for the section (``progress.SectionProgress``)."""
     root = find_root(root)
     sec = get_section(section)
     params = {"profile": profile, **(parameters or {})}
@@ -116,11 +142,19 @@ def execute_section(section: str, *, profile: str, output: str | os.PathLike, ro
     params["results_dir"] = str(Path(results_dir or root / "results").resolve())
     store = ResultsStore(params["results_dir"]) if Path(params["results_dir"]).is_dir() else None
     # real data or weights missing: stop before papermill, with one list of what to do
-    check_inputs([c for c in grid.configs if not (store and store.has(c.config_hash()))], cache_dir)
+    check_inputs([c for c in grid.configs if not (store and store.has(c.config_hash()))], cache_dir,
+                 fetchable=True)  # MedMNIST+ is downloaded by the run itself
     if cache_dir is not None:
         params["cache_dir"] = str(Path(cache_dir).resolve())
-    return execute_notebook(root / "notebooks" / sec.notebook, output, cwd=root, parameters=params,
-                            log_output=log_output, results_dir=params["results_dir"], runs=grid.hashes, force=force)
+    run = lambda: execute_notebook(root / "notebooks" / sec.notebook, output, cwd=root,  # noqa: E731
+                                   parameters=params, log_output=log_output, results_dir=params["results_dir"],
+                                   runs=grid.hashes, force=force)
+    if not (log_output is False and progress is not False):
+        return run()
+    from .progress import SectionProgress
+
+    with SectionProgress(section, grid.configs, params["results_dir"], cache_dir):
+        return run()
 
 
 def _md_table(df: pd.DataFrame) -> str:
@@ -216,6 +250,8 @@ def write_generated_pages(root: Path, profile: str) -> None:
         "deviation (ddof = 1); Student's independent two-sample t-test (pooled variance, two-sided).\n")
     from . import papers, report
 
+    (out / "flags.md").write_text(report.FLAG_RULE + "\n")
+
     (out / "verdicts.md").write_text(
         "Our runs answer each claim with one of three words, computed by the section's rule:\n\n"
         + "".join(f"- **{k}**: {v}.\n" for k, v in report.OUTCOMES.items())
@@ -228,7 +264,8 @@ def write_generated_pages(root: Path, profile: str) -> None:
 def build_book(profile: str = "demo", *, root: str | os.PathLike | None = None,
                results_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
                sections=None, section_parameters: dict | None = None, output_dir: str | os.PathLike | None = None,
-               log_output: bool = False, force: bool = False, render: bool = True, papers: bool = True) -> Path:
+               log_output: bool = False, force: bool = False, render: bool = True, papers: bool = True,
+               repository: str | None = None, release: str | None = None, progress: bool | None = None) -> Path:
     """Execute every section notebook on ``profile`` (training only what the results store lacks) and the summary
     page (which only reads the store), write the generated pages, then build the HTML book with Jupyter Book 1.x
     (unless ``render`` is false). ``papers``: also execute the pages of the papers' own numbers (which do not depend
@@ -238,9 +275,23 @@ def build_book(profile: str = "demo", *, root: str | os.PathLike | None = None,
     {"fractions": [0.1, 1.0]}}``); the summary reads the same grids. A section whose notebook fails does not stop
     the others: its page shows the error, the summary says in which cell it failed, and the build raises at the
     end, naming it. Executed notebooks whose inputs did not change are reused (see ``execute_notebook``);
-    ``force`` re-executes."""
+    ``force`` re-executes.
+
+    ``repository`` and ``release`` override ``_config.yml``'s ``repository.url`` and ``repository.branch`` (see
+    ``launch``): with a URL, section pages get launch buttons, and the notebooks' setup cells are made to install
+    from there (the notebooks changed are named: commit them, the buttons open the committed copies).
+    ``progress``: one live line per section (runs and pre-training stages done, elapsed, time left); default: on."""
+    from .launch import book_setting, sync_setup_cells
+
     root = find_root(root)
     get_profile(profile)
+    setting = book_setting(root, repository, release)  # a bad URL or release stops here, before any work
+    if setting.url:
+        changed = sync_setup_cells(root, setting)
+        if changed:
+            log.warning("the setup cell of %d notebooks now installs medbench from %s: commit notebooks/ so that "
+                        "the launch buttons (which open the committed notebooks at %s) install from there",
+                        len(changed), setting.pip_source, setting.release)
     executed = root / "book" / "executed"
     section_parameters = {k: dict(v) for k, v in (section_parameters or {}).items()}
     failed = []
@@ -250,7 +301,7 @@ def build_book(profile: str = "demo", *, root: str | os.PathLike | None = None,
         try:
             execute_section(s, profile=profile, output=out, root=root, results_dir=results_dir,
                             cache_dir=cache_dir, parameters={"progress": False, **section_parameters.get(s, {})},
-                            log_output=log_output, force=force)
+                            log_output=log_output, force=force, progress=progress)
         except Exception as e:  # noqa: BLE001 - papermill's error: shown on the page and in the summary
             failed_copy = out.with_name(f"{out.stem}.failed.ipynb")
             if not failed_copy.is_file():
@@ -283,7 +334,8 @@ def build_book(profile: str = "demo", *, root: str | os.PathLike | None = None,
         if output_dir is not None:
             cmd += ["--path-output", str(output_dir)]
         t0 = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        env = {**os.environ, "MEDBENCH_REPOSITORY": setting.url, "MEDBENCH_RELEASE": setting.release}
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
         if proc.returncode != 0:
             raise RuntimeError(f"jupyter-book build failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
         log.info("built the book in %.0f s -> %s", time.perf_counter() - t0, html / "index.html")

@@ -3,7 +3,7 @@
     medbench list tasks|inits|sections|profiles|archs
     medbench run SECTION --profile smoke|demo [--tasks ...] [--inits ...] [--arch A | --archs ...]
                  [--fractions ...] [--seeds N] [--device D] [--set FIELD=VALUE ...]
-    medbench book [--profile demo] [--force]
+    medbench book [--profile demo] [--force] [--repository URL] [--release REF] [--verbose]
     medbench results import|export FILE [--results-dir DIR]
     medbench data check|prepare TASK --root PATH [--profile paper] [--size N]
     medbench data fetch TASK [--profile colab]                      (MedMNIST+ only)
@@ -113,8 +113,8 @@ def _cmd_run(args) -> int:
         _prepare(task, data_root, args)
     output = Path(args.output) if args.output else results / "executed" / args.profile / sec.notebook
     out = execute_section(args.section, profile=args.profile, output=output, root=root, results_dir=results,
-                          cache_dir=args.cache_dir, parameters=params, log_output=not args.quiet,
-                          force=True)  # `run` always executes; stored runs are still read, not trained
+                          cache_dir=args.cache_dir, parameters=params, log_output=args.verbose,
+                          progress=not (args.quiet or args.verbose), force=True)  # `run` always executes; stored runs are still read, not trained
     print(f"executed notebook: {out}\nresults store: {results}")
     return 0
 
@@ -250,7 +250,8 @@ def _cmd_book(args) -> int:
     from .book import build_book
 
     html = build_book(args.profile, root=args.root, results_dir=args.results_dir, cache_dir=args.cache_dir,
-                      log_output=not args.quiet, force=args.force)
+                      log_output=args.verbose, progress=not (args.quiet or args.verbose), force=args.force,
+                      repository=args.repository, release=args.release)
     print(f"book: {html / 'index.html'}")
     return 0
 
@@ -285,8 +286,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--cache-dir", help="generated data and pre-training checkpoints "
                                             "(default: $MEDBENCH_CACHE or ~/.cache/medbench)")
     common.add_argument("--root", help="the medbench checkout (default: found from the current directory)")
-    common.add_argument("-q", "--quiet", action="store_true",
-                        help="do not stream the notebook's output (one line per run, tables) to the terminal")
+    common.add_argument("-q", "--quiet", action="store_true", help="no progress line")
+    common.add_argument("-v", "--verbose", action="store_true",
+                        help="stream each notebook's cells and output instead of the progress line")
 
     run = sub.add_parser("run", parents=[common], help="execute a section notebook through papermill")
     run.add_argument("section", help="a section name, see `medbench list sections`")
@@ -372,6 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     book = sub.add_parser("book", parents=[common], help="execute every section, then build the book")
     book.add_argument("--force", action="store_true",
                       help="re-execute every notebook, even those whose inputs did not change")
+    book.add_argument("--repository", help="the URL the book is published from (default: _config.yml's "
+                      "repository.url; empty: no launch buttons)")
+    book.add_argument("--release", help="the branch or tag the launch buttons open (default: _config.yml's "
+                      "repository.branch)")
     book.set_defaults(func=_cmd_book)
     return p
 

@@ -207,7 +207,7 @@ def evaluate(model: nn.Module, loader, loss_fn, task: TaskSpec, device: torch.de
 
     Classification returns ``probs`` and ``labels`` (n, K) and the mean AUC with per-class AUCs; segmentation
     returns one Dice per image (threshold 0.5 on the sigmoid; pixels labelled ``IGNORE``, outside the field of
-    view, are left out) and their mean.
+    view, are left out), their mean, and each image's share of predicted foreground (``foreground``).
     """
     model.eval()
     forward = forward or model
@@ -230,8 +230,12 @@ def evaluate(model: nn.Module, loader, loss_fn, task: TaskSpec, device: torch.de
             targets.append(y.cpu())
         else:
             y = y.cpu().numpy()
-            pred = (torch.sigmoid(logits) > 0.5).cpu().numpy() & (y != IGNORE)  # Dice inside the field of view
+            fov = y != IGNORE
+            pred = (torch.sigmoid(logits) > 0.5).cpu().numpy() & fov  # Dice inside the field of view
             outs.append(torch.from_numpy(dice_per_case(pred, y == 1)))
+            # share of each image's field of view predicted foreground (0 or 1 everywhere: a constant mask)
+            targets.append(torch.from_numpy(pred.reshape(len(pred), -1).sum(1) /
+                                            np.maximum(fov.reshape(len(fov), -1).sum(1), 1)))
     result = {"loss": total / max(count, 1)}
     if task.kind == CLASSIFICATION:
         # soft labels (CheXpert's LSR-Ones, 0.55-0.85) count as positive
@@ -244,7 +248,7 @@ def evaluate(model: nn.Module, loader, loss_fn, task: TaskSpec, device: torch.de
     else:
         dice = torch.cat(outs).numpy()
         result["dice"] = float(dice.mean())
-        result["cases"] = {"dice": dice}
+        result["cases"] = {"dice": dice, "foreground": torch.cat(targets).numpy()}
     return result
 
 

@@ -121,7 +121,7 @@ def plot_cams(grid, results_dir, *, task: str, inits, seed: int = 0, n_images: i
             ax.contour(cams[k], levels=[0.5], colors="white", linewidths=0.8)
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_xlabel(f"{100 * area[k]:.0f}% attended", fontsize=7)
+            ax.set_xlabel(f"{100 * area[k]:.0f}% attended", fontsize=8)
         row[0].set_ylabel(get_init(init).label, fontsize=8)
     fig.suptitle(f"Grad-CAM on {spec.display_name}, seed {seed} (SYNTHETIC data)" if spec.synthetic
                  else f"Grad-CAM on {spec.display_name}, seed {seed}", fontsize=9)

@@ -12,20 +12,44 @@ from .pretrain import find_init_checkpoint, get_init, get_init_checkpoint, init_
 from .tasks import TaskSpec, create_task
 
 
-def check_inputs(configs, cache_dir=None) -> None:
+def _downloadable(task: TaskSpec) -> bool:
+    """A real task whose dataset medbench may download itself (MedMNIST+, the colab profile's)."""
+    from .datasets import catalog
+
+    return not task.synthetic and task.source in catalog.MEDMNIST
+
+
+def check_inputs(configs, cache_dir=None, *, fetchable: bool = False) -> None:
     """Raise before any work, with one list each, when the data of a real task is not prepared or the weights of
-    a real initialisation are not available (fetched or imported) for ``configs`` (RunConfigs)."""
+    a real initialisation are not available (fetched or imported) for ``configs`` (RunConfigs). ``fetchable``:
+    datasets medbench downloads itself (MedMNIST+) count as available; the run fetches them."""
     configs = list(configs)
     tasks = {}
     for c in configs:
         tasks.setdefault((c.task, c.profile, c.image_size, c.eval_crop), c)
-    require_prepared([task_of(c) for c in tasks.values()], cache_dir)
+    require_prepared([t for t in map(task_of, tasks.values()) if not (fetchable and _downloadable(t))], cache_dir)
     require_weights([(c.arch, c.init) for c in configs], cache_dir)
 
 
+def fetch_downloadable(configs, cache_dir=None) -> None:
+    """Download and prepare the MedMNIST+ data of ``configs`` that is not prepared yet (a notebook opened on a
+    fresh Colab runtime needs no command first); offline, the download fails at once, naming the file."""
+    from .datasets import catalog, prepare
+    from .datasets.prepare import prepared_dir
+
+    for c in {(c.task, c.profile, c.image_size, c.eval_crop): c for c in configs}.values():
+        t = task_of(c)
+        size = t.protocol.stored_size
+        if _downloadable(t) and not (prepared_dir(t, size, cache_dir) / "meta.json").is_file():
+            prepare(c.task, catalog.fetch_medmnist(t.source, size, cache_dir), profile=c.profile, size=size,
+                    cache_dir=cache_dir)
+
+
 def prepare_inputs(configs, cache_dir=None, *, progress: bool | None = None) -> None:
-    """``check_inputs``, then make every missing pre-training stage (once per architecture and initialisation)."""
+    """Fetch what medbench may download (MedMNIST+ data; released weights), ``check_inputs``, then make every
+    missing pre-training stage (once per architecture and initialisation)."""
     configs = list(configs)
+    fetch_downloadable(configs, cache_dir)
     check_inputs(configs, cache_dir)
     for arch, init, profile in dict.fromkeys((c.arch, c.init, c.profile) for c in configs):
         get_init_checkpoint(init, arch, profile, cache_dir=cache_dir, progress=progress)

@@ -36,6 +36,16 @@ def find_root(start: str | os.PathLike | None = None) -> Path:
         "(its notebooks/ and _toc.yml). Run them from a clone, or pass --root.")
 
 
+def default_results_dir() -> Path:
+    """The results store a notebook uses when none is given: ``results/`` of the checkout it runs in, or, outside a
+    checkout (medbench installed by a notebook's setup cell, as on Colab), ``medbench-results/`` in the working
+    directory."""
+    try:
+        return find_root() / "results"
+    except FileNotFoundError:
+        return Path.cwd() / "medbench-results"
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``path`` so that it either holds ``data`` or keeps its old content (temp file, fsync, rename)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -19,7 +19,7 @@ from . import papers
 from .models import get_arch
 from .pretrain import get_init
 from .stats import ALPHA, compare_groups, is_significant, significance_mark, ttest
-from .tables import Table, frame_table, wrap
+from .tables import Table, frame_table, grid_html, wrap
 from .tasks import get_task_spec
 
 MAIN_METRICS = ("mean_auc", "dice")
@@ -65,6 +65,109 @@ def summarize(df: pd.DataFrame, baseline: str | None, split: str = "test") -> pd
     return out
 
 
+# Runs that went wrong: flagged in the tables, named under them, and the verdict checked without them.
+OUTLIER_POINTS = 15.0  # at least this far (points) from the median of the other runs of its group
+OUTLIER_SPREAD = 5.0   # and this many times their robust spread
+FLAG_MARK = "†"
+FLAG_RULE = (f"A run is flagged ({FLAG_MARK}) when it predicts a constant (the same probabilities for every test "
+             "image, or an empty or full mask on every test image), or when its test score lies far outside its "
+             f"group: more than {OUTLIER_POINTS:g} points from the median of the group's other runs and more than "
+             f"{OUTLIER_SPREAD:g} times their robust spread (1.4826 × their median absolute deviation); that test "
+             "needs at least two other runs. A flagged run stays in the mean, the standard deviation and the "
+             "t-tests, as every run does in the papers; it is named under the table, and the verdict is computed "
+             "again without the flagged runs to say whether it depends on them.")
+
+
+def flag_runs(df: pd.DataFrame, store=None) -> pd.DataFrame:
+    """The runs of ``df`` (long rows) that ``FLAG_RULE`` flags, one row each: config_hash, task, group, fraction,
+    seed, score (percent), others_median (of the group's other runs) and the reason. ``store`` (a ``ResultsStore``) is read
+    for the per-image predictions the constant test needs; without it only the outlier test runs."""
+    scores = main_scores(df)
+    out = []
+    for _, g in scores.groupby(["task", "fraction", "group"], sort=False):
+        g = g.drop_duplicates("config_hash")
+        for i, r in g.iterrows():
+            others = g.loc[g.index != i, "score"].to_numpy(float)
+            med = float(np.median(others)) if len(others) else float("nan")
+            reason = None
+            if store is not None and store.has(r["config_hash"]):
+                reason = constant_prediction(store.cases(r["config_hash"]))
+            if reason is None and len(others) >= 2:
+                spread = 1.4826 * float(np.median(np.abs(others - med)))
+                if abs(r["score"] - med) > max(OUTLIER_POINTS, OUTLIER_SPREAD * spread):
+                    reason = f"{r['score'] - med:+.1f} points from the median of the other runs"
+            if reason:
+                out.append({"config_hash": r["config_hash"], "task": r["task"], "group": r["group"],
+                            "fraction": r["fraction"], "seed": int(r["seed"]), "score": r["score"],
+                            "others_median": med, "reason": reason})
+    cols = ["config_hash", "task", "group", "fraction", "seed", "score", "others_median", "reason"]
+    return pd.DataFrame(out, columns=cols)
+
+
+def constant_prediction(cases: dict) -> str | None:
+    """Why a run's test predictions are constant, or None: the same probabilities for every image, or an empty
+    (full) mask on every image (``foreground``: each image's predicted share; absent in runs stored before it)."""
+    if "test_probs" in cases and len(cases["test_probs"]) > 1:
+        if float(np.ptp(np.asarray(cases["test_probs"], float), axis=0).max()) < 1e-6:
+            return "predicts the same probabilities for every test image"
+    if "test_foreground" in cases and len(cases["test_foreground"]):
+        fg = np.asarray(cases["test_foreground"], float)
+        if (fg == 0).all():
+            return "predicts an empty mask on every test image"
+        if (fg >= 0.999).all():
+            return "predicts a full mask on every test image"
+    return None
+
+
+def flags_note(flags: pd.DataFrame) -> str:
+    """HTML under a table: each flagged run named (task, model, seed, score, reason); empty when none."""
+    if flags is None or not len(flags):
+        return ""
+    items = "".join(
+        f"<li>{html.escape(get_task_spec(r.task).display_name)}, {html.escape(group_label(r.group))}"
+        + (f", {r.fraction:.0%} of the training split" if r.fraction != 1.0 else "")
+        + f", seed {r.seed}: {r.score:.2f} ({html.escape(r.reason)}"
+        + (f"; the others' median is {r.others_median:.2f}" if not math.isnan(r.others_median) else "") + ")</li>"
+        for r in flags.itertuples())
+    return (f'<div class="admonition warning"><p class="admonition-title">{FLAG_MARK} {len(flags)} run'
+            f"{'s' if len(flags) > 1 else ''} went wrong</p><ul>{items}</ul><p><small>{html.escape(FLAG_RULE)}"
+            "</small></p></div>")
+
+
+def flag_dependence(flags: pd.DataFrame, outcome_with: str, outcome_without: str | None) -> str:
+    """The verdict's sentence about the flagged runs."""
+    n = f"the {len(flags)} flagged run{'s' if len(flags) > 1 else ''} ({FLAG_MARK} in the table)"
+    if outcome_without is None:
+        return f"Without {n} some group has too few runs to be tested again; the verdict is kept with them."
+    if outcome_without == outcome_with:
+        return f"The verdict does not depend on {n}: without them it is {outcome_without} too."
+    return (f"The verdict depends on {n}: without them it would be {outcome_without}, not {outcome_with}. "
+            "Look at those runs before trusting either.")
+
+
+def runs_table(df: pd.DataFrame, groups, tasks, flags: pd.DataFrame | None = None) -> Table:
+    """Every run's test score (percent), seed by seed, one row per model (and training fraction, when there are
+    several) and one column per task; flagged runs carry ``FLAG_MARK``."""
+    scores = main_scores(df).drop_duplicates("config_hash").sort_values("seed")
+    flagged = set(flags["config_hash"]) if flags is not None and len(flags) else set()
+    fractions = sorted(scores["fraction"].unique(), reverse=True)
+    names = [get_task_spec(t).display_name for t in tasks]
+    rows = {}
+    for g in groups:
+        for f in fractions:
+            d = scores[(scores["group"] == g) & (scores["fraction"] == f)]
+            if not len(d):
+                continue
+            label = group_label(g) + (f", {f:.0%}" if len(fractions) > 1 else "")
+            rows[label] = ["  ".join(f"{v:.1f}{FLAG_MARK if h in flagged else ''}" for v, h in
+                                     zip(d.loc[d["task"] == t, "score"], d.loc[d["task"] == t, "config_hash"])) or "–"
+                           for t in tasks]
+    text = pd.DataFrame.from_dict(rows, orient="index", columns=names)
+    cap = ("Every run's test score in percent, in seed order (seed 0 first)"
+           + (f"; {FLAG_MARK}: a flagged run (see under the results table)." if flagged else "."))
+    return Table(text, grid_html(text, html.escape(cap), corner="model"))
+
+
 def _fmt(mean: float, std: float) -> str:
     return f"{mean:.2f} ± {std:.2f}" if not math.isnan(std) else f"{mean:.2f}"
 
@@ -89,6 +192,8 @@ def scores_table(summary: pd.DataFrame, groups, tasks, *, baseline: str, caption
             r = s.loc[(g, t)]
             val = _fmt(r["mean"], r["std"])
             mark = r.get("mark_vs_baseline", "") or ""
+            flag = FLAG_MARK if r.get("flagged", 0) else ""
+            val += flag
             plain = val + (f" {mark}" if mark else "") + (" (best)" if r["is_best"] else "")
             plain += " (≈ best)" if r["equivalent_to_best"] else ""
             text.loc[label, name] = plain
@@ -102,7 +207,9 @@ def scores_table(summary: pd.DataFrame, groups, tasks, *, baseline: str, caption
                    f"</small></th>" for t in tasks)
     legend = (f"{html.escape(caption)} Bold: best mean. Highlighted: not significantly different from the best "
               f"(independent two-sample t-test, p ≥ {ALPHA}). Marks against {html.escape(group_label(baseline))}: "
-              "n.s. p ≥ 0.05, * p &lt; 0.05, ** p &lt; 0.01, *** p &lt; 0.0001. Mean ± sample std over seeds.")
+              "n.s. p ≥ 0.05, * p &lt; 0.05, ** p &lt; 0.01, *** p &lt; 0.0001. Mean ± sample std over seeds."
+              + (f" {FLAG_MARK}: the cell holds a flagged run, named below." if "flagged" in s.columns
+                 and s["flagged"].any() else ""))
     table = (f'<table class="mb-table"><caption>{legend}</caption><thead><tr><th>{row_title}</th>'
              f"{head}</tr></thead><tbody>{''.join(rows_html)}</tbody></table>")
     return Table(text, wrap(table))
@@ -144,7 +251,7 @@ def fraction_table(summary: pd.DataFrame, groups, task: str, *, caption: str, di
                 cells.append("<td>–</td>")
                 continue
             r = s.loc[(g, f)]
-            val = _fmt(r["mean"], r["std"])
+            val = _fmt(r["mean"], r["std"]) + (FLAG_MARK if r.get("flagged", 0) else "")
             text.loc[group_label(g), c] = val + (" (best)" if r["is_best"] else "")
             val = val.replace(" ± ", "\u00a0±\u00a0")
             cls = ' class="mb-equiv"' if r["equivalent_to_best"] else ""
@@ -160,10 +267,48 @@ def fraction_table(summary: pd.DataFrame, groups, task: str, *, caption: str, di
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     legend = (f"{html.escape(caption)} Columns: share of the training split (labelled images). Bold: best mean per "
               f"column; highlighted: not significantly different from it (p ≥ {ALPHA}). Difference rows: points, "
-              "with the t-test mark (n.s., *, **, ***).")
+              "with the t-test mark (n.s., *, **, ***)."
+              + (f" {FLAG_MARK}: the cell holds a flagged run, named below." if "flagged" in s.columns
+                 and s["flagged"].any() else ""))
     table = (f'<table class="mb-table"><caption>{legend}</caption><thead><tr><th>Model</th>{head}'
              f"</tr></thead><tbody>{''.join(rows_html)}</tbody></table>")
     return Table(text, wrap(table))
+
+
+FIGURE_DPI = 130
+FONT_KEY = "medbench:min-font-px"  # PNG text chunk: the smallest text of a figure, in pixels of the PNG
+
+
+def min_font_px(fig) -> float:
+    """The smallest visible text of ``fig`` in pixels of its PNG at ``fig.dpi`` (the browser test scales it by
+    how much the page shrinks the image, to check that every figure's text stays readable)."""
+    import matplotlib.text as mtext
+
+    fig.canvas.draw()  # tick labels exist once drawn
+    sizes = [t.get_fontsize() for t in fig.findobj(mtext.Text) if t.get_visible() and t.get_text().strip()
+             and t.get_window_extent().width > 0]
+    return min(sizes) * fig.dpi / 72 if sizes else float("nan")
+
+
+def display_figure(fig) -> None:
+    """Show ``fig`` as a PNG that records its smallest text size (``FONT_KEY``), then close it."""
+    import io
+
+    from IPython.display import Image, display
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi, bbox_inches="tight",
+                metadata={FONT_KEY: f"{min_font_px(fig):.2f}"})
+    plt.close(fig)
+    display(Image(data=buf.getvalue(), format="png"))
+
+
+def _panels(n_panels: int, n_groups: int) -> tuple[int, int, float]:
+    """(rows, columns, panel width in inches) so that a figure is read at the text width (about 7 inches): two
+    panels a row with a few bars each, one a row when a panel has many bars."""
+    ncols = 1 if n_groups > 4 else min(2, n_panels)
+    width = 3.4 if n_groups <= 4 else min(0.42 * n_groups + 1.4, 7.4)
+    return -(-n_panels // ncols), ncols, width
 
 
 def plot_scores(df: pd.DataFrame, groups, tasks, *, title: str, synthetic: bool = True):
@@ -173,10 +318,8 @@ def plot_scores(df: pd.DataFrame, groups, tasks, *, title: str, synthetic: bool 
     scores["Model"] = scores["group"].map(group_label)
     order = [group_label(g) for g in groups]
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
-    ncols = min(3 if len(order) <= 4 else 2, len(tasks))
-    nrows = -(-len(tasks) // ncols)
-    width = 3.3 if len(order) <= 4 else 0.45 * len(order) + 1.2
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.8 * nrows), dpi=130, squeeze=False)
+    nrows, ncols, width = _panels(len(tasks), len(order))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, 3.6 * nrows), dpi=FIGURE_DPI, squeeze=False)
     for ax in axes.flat[len(tasks):]:
         ax.set_visible(False)
     palette = sns.color_palette("colorblind", len(order))
@@ -188,10 +331,10 @@ def plot_scores(df: pd.DataFrame, groups, tasks, *, title: str, synthetic: bool 
         spec = get_task_spec(task)
         lo = d["score"].min() if len(d) else 0
         ax.set_ylim(max(0, lo - 0.15 * (d["score"].max() - lo + 1) - 2), None)
-        ax.set_title(spec.display_name.replace(" (synthetic)", "\n(synthetic)"), fontsize=9)
+        ax.set_title(spec.display_name.replace(" (synthetic)", "\n(synthetic)"), fontsize=10)
         ax.set_xlabel("")
         ax.set_ylabel(spec.metric_label)
-        ax.tick_params(axis="x", rotation=35, labelsize=8.5)
+        ax.tick_params(axis="x", rotation=35, labelsize=9)
         for lab in ax.get_xticklabels():
             lab.set_horizontalalignment("right")
     fig.suptitle(title + ("\n(SYNTHETIC data)" if synthetic else ""), fontsize=10)

@@ -14,7 +14,7 @@ CSS = """<style>
 .mb-table th, .mb-table td {border-bottom: 1px solid #ccc; padding: 0.3em 0.7em; text-align: center;}
 .mb-table td.mb-equiv {background: #d6e9ff;}
 .mb-table td.mb-depends {background: repeating-linear-gradient(45deg, #fff, #fff 4px, #e8f1ff 4px, #e8f1ff 8px);}
-.mb-table caption {caption-side: bottom; font-size: 0.85em; text-align: left; color: #444;}
+.mb-caption {font-size: 0.85em; text-align: left; color: #444; margin: 0.2em 0 1em 0;}
 </style>"""
 
 
@@ -33,8 +33,12 @@ class Table:
 
 
 def wrap(table_html: str) -> str:
-    """The stylesheet and a horizontally scrolling box around one ``<table>``."""
-    return f'{CSS}<div class="mb-scroll">{table_html}</div>'
+    """The stylesheet and a horizontally scrolling box around one ``<table>``, its caption below the box at the
+    text width (inside the table, a caption is as wide as the table and scrolls out of view with it)."""
+    m = re.search(r"<caption>(.*?)</caption>", table_html, flags=re.S)
+    caption = f'<p class="mb-caption">{m.group(1)}</p>' if m else ""
+    table_html = table_html[:m.start()] + table_html[m.end():] if m else table_html
+    return f'{CSS}<div class="mb-scroll">{table_html}</div>{caption}'
 
 
 def grid_html(cells: pd.DataFrame, caption: str, *, classes: pd.DataFrame | None = None,

@@ -29,7 +29,40 @@ INSPECT = r"""
   const text = body.innerText;
   const rawTex = [...body.querySelectorAll('p, li, td, span.math, div.math')].filter(
       e => !e.closest('pre, code, mjx-container') && /\\\(|\\\[|\$\$/.test(e.textContent)).length;
-  return JSON.stringify({title: document.title, url: location.href, imgs, tables, links, rawTex,
+  // clipped: an element wider than the text column with no scrolling box around it, or cut by a box that hides
+  const col = (document.querySelector('article.bd-article') || body).getBoundingClientRect();
+  const clipped = [];
+  for (const el of body.querySelectorAll('table, pre, img, .mb-caption, caption, .cell_output > .output')) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || el.closest('details:not([open])')) continue;
+    let a = el.parentElement, box = null;
+    while (a && a !== body) {
+      const ox = getComputedStyle(a).overflowX;
+      if (ox !== 'visible') { box = {ox, r: a.getBoundingClientRect()}; break; }
+      a = a.parentElement;
+    }
+    const name = el.tagName.toLowerCase() + (el.className ? '.' + String(el.className).split(' ')[0] : '');
+    if (box && (box.ox === 'auto' || box.ox === 'scroll')) {
+      if (el.matches('caption, .mb-caption') && r.right > box.r.right + 1) clipped.push(name + ' (caption scrolls away)');
+      continue;
+    }
+    if (r.right > (box ? box.r.right : col.right) + 1) clipped.push(`${name} ${Math.round(r.width)} px in ${Math.round(col.width)} px`);
+  }
+  const shown = [...document.querySelectorAll('main img, article img, .bd-article img')].map(i => ({
+      src: i.getAttribute('src'), natural: i.naturalWidth, width: i.getBoundingClientRect().width}));
+  // what a reader sees first under the title: the first visible block of text
+  const h1 = body.querySelector('h1');
+  let first = '';
+  if (h1) {
+    const blocks = [...body.querySelectorAll('p, pre, div.cell, div.admonition, table')].filter(e =>
+        (h1.compareDocumentPosition(e) & Node.DOCUMENT_POSITION_FOLLOWING) && e.getBoundingClientRect().height > 0
+        && !e.closest('details:not([open])'));
+    first = blocks.length ? blocks[0].innerText.trim().slice(0, 200) : '';
+  }
+  const launch = [...document.querySelectorAll('.dropdown-launch-buttons a, a[title^="Open notebooks/"], ' +
+                                               'a[data-bs-original-title^="Open notebooks/"]')].map(a => a.href);
+  return JSON.stringify({title: document.title, url: location.href, imgs, tables, links, rawTex, clipped, shown,
+                         first, launch, text,
                          math: document.querySelectorAll('mjx-container').length,
                          mathErrors: document.querySelectorAll('mjx-merror').length,
                          unresolved: (text.match(/\{glue:|\?\?\?|undefined label/g) || []).length});

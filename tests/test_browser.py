@@ -24,16 +24,32 @@ def _ids(path: Path, cache: dict) -> set[str]:
     return cache[path]
 
 
-def test_every_page_reads_right_in_a_browser(built_book, repo_root):
+READABLE_PX = 9.5  # the smallest figure text, in CSS pixels as shown (about 7 pt)
+LOCAL_PATH = re.compile(r"(?<![\w.])/(?:tmp|home|root|work|Users|private|var/folders)/[\w.-]+")
+PLUMBING = ("results_dir =", "repository, release =", "Parameters: papermill", "injected-parameters")
+
+
+def _figure_font_px(png: Path) -> float | None:
+    """The smallest text size a figure recorded in its PNG (report.FONT_KEY), in pixels of the PNG."""
+    from PIL import Image
+
+    from medbench_core.report import FONT_KEY
+
+    with Image.open(png) as im:
+        v = im.info.get(FONT_KEY)
+    return float(v) if v else None
+
+
+def test_every_page_reads_right_in_a_browser(built_book, repo_root, smoke_cache):
     if CHROMIUM is None:
         pytest.skip("no chromium here; `make test` installs Debian's chromium when run as root")
-    _, html, _ = built_book
+    book_root, html, results = built_book
     pages = sorted(p for p in html.rglob("*.html") if p.name not in ("genindex.html", "search.html")
                    and "_static" not in p.parts and "_sources" not in p.parts)
     assert len(pages) >= 15
     artefacts = repo_root / "test-artifacts" / "screenshots"
     browser = new_browser()
-    problems, ids, math_pages, checked_links = [], {}, 0, 0
+    problems, ids, math_pages, checked_links, figures = [], {}, 0, 0, 0
     try:
         for page in pages:
             rel = page.relative_to(html).as_posix()
@@ -65,12 +81,36 @@ def test_every_page_reads_right_in_a_browser(built_book, repo_root):
                     problems.append(f"{rel}: broken link {href}")
                 elif u.fragment and target.suffix == ".html" and u.fragment not in _ids(target, ids):
                     problems.append(f"{rel}: link {href} points to no such anchor")
+            # nothing clipped, no folder of the building machine, plumbing folded, figures readable
+            problems += [f"{rel}: clipped {c}" for c in seen["clipped"]]
+            raw = page.read_text(errors="replace")
+            for where in (str(book_root.parent), str(results), str(smoke_cache)):
+                if where in raw:
+                    problems.append(f"{rel}: shows the local path {where}")
+            problems += [f"{rel}: shows the local path {m}" for m in set(LOCAL_PATH.findall(seen["text"]))]
+            if rel.startswith("book/executed/0"):
+                if not seen["first"].startswith("Question."):
+                    problems.append(f"{rel}: the page opens with {seen['first'][:80]!r}, not its question")
+                problems += [f"{rel}: plumbing shown ({p!r})" for p in PLUMBING if p in seen["text"]]
+                if "Run this section yourself" not in seen["text"]:
+                    problems.append(f"{rel}: no 'Run this section yourself' box")
+            if seen["launch"] or "executablebooks" in raw:
+                problems.append(f"{rel}: a launch or repository link in a book built without a repository URL")
+            for img in seen["shown"]:
+                src = (page.parent / unquote(urlparse(img["src"] or "").path)).resolve()
+                px = _figure_font_px(src) if src.suffix == ".png" and src.is_file() else None
+                if px is None:
+                    continue
+                figures += 1
+                if img["natural"] and px * img["width"] / img["natural"] < READABLE_PX:
+                    problems.append(f"{rel}: figure {src.name}: smallest text {px * img['width'] / img['natural']:.1f}"
+                                    f" px as shown (< {READABLE_PX})")
             if rel in MAIN_PAGES:
                 browser.screenshot(artefacts / (rel.replace("/", "_").removesuffix(".html") + ".png"))
     finally:
         browser.close()
     assert not problems, "\n".join(problems)
-    assert math_pages >= 1 and checked_links > 50
+    assert math_pages >= 1 and checked_links > 50 and figures >= 10
     for name in MAIN_PAGES:
         shot = artefacts / (name.replace("/", "_").removesuffix(".html") + ".png")
         assert shot.stat().st_size > 20_000, shot

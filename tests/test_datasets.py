@@ -409,6 +409,16 @@ def test_medmnist_is_fetched_checked_and_prepared_from_a_server(env, monkeypatch
         assert main(["data", "fetch", "pneumoniamnist", "--profile", "colab"]) == 2  # a wrong checksum
         assert "pneumoniamnist_64.npz" in capsys.readouterr().err
         monkeypatch.setitem(catalog.MEDMNIST_MD5, ("pneumoniamnist", 64), md5)
+        # a notebook's run fetches what medbench may download itself (a fresh Colab runtime needs no command)
+        from medbench_core.experiments import make_run_config
+        from medbench_core.inputs import check_inputs, fetch_downloadable
+
+        cfg = make_run_config("granularity", "pneumoniamnist", "scratch", "resnet50", 0, "colab")
+        check_inputs([cfg], fetchable=True)  # `medbench run` lets it through to the run ...
+        with pytest.raises(MissingDataError, match="medbench data fetch pneumoniamnist --profile colab"):
+            check_inputs([cfg])  # ... which is the only place that downloads
+        fetch_downloadable([cfg])
+        check_inputs([cfg])
         assert main(["data", "fetch", "pneumoniamnist", "--profile", "colab"]) == 0
         assert "prepared pneumoniamnist at 64 px" in capsys.readouterr().out
     finally:

@@ -206,7 +206,7 @@ def test_section_notebooks_share_one_cell_sequence_of_calls(repo_root):
     shapes = {}
     for key in mb.list_sections():
         nb = nbformat.read(repo_root / "notebooks" / mb.get_section(key).notebook, as_version=4)
-        code = [c.source for c in nb.cells if c.cell_type == "code"]
+        code = [c.source for c in nb.cells if c.cell_type == "code" and "setup" not in c.metadata.get("tags", [])]
         assert sum(f'"{key}"' in c for c in code) == 1, key
         shapes[key] = [c.replace(f'"{key}"', '"SECTION"') for c in code]
         for c in code:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -232,12 +233,35 @@ class Results:
         return report.is_synthetic(self.grid.tasks)
 
     @cached_property
+    def flags(self) -> pd.DataFrame:
+        """The runs that went wrong (``report.flag_runs``: a constant prediction or a score far outside its group)."""
+        from ..results import ResultsStore
+
+        store = ResultsStore(self.results_dir) if self.results_dir and Path(self.results_dir).is_dir() else None
+        return report.flag_runs(self.df, store) if len(self.df) else report.flag_runs(self.df)
+
+    @cached_property
     def summary(self) -> pd.DataFrame:
-        return report.summarize(self.df, baseline=self.section.baseline)
+        """Per (task, fraction, group) statistics (``report.summarize``) and ``flagged``, its flagged runs."""
+        s = report.summarize(self.df, baseline=self.section.baseline)
+        counts = self.flags.groupby(["task", "fraction", "group"]).size()
+        s["flagged"] = [int(counts.get((t, f, g), 0)) for t, f, g in zip(s["task"], s["fraction"], s["group"])]
+        return s
 
     @cached_property
     def verdict(self) -> report.Verdict:
-        return self.section.judge(self)
+        """The section's verdict; with flagged runs, a last reason says whether it holds without them."""
+        v = self.section.judge(self)
+        if len(self.flags):
+            rest = Results(self.grid, self.df[~self.df["config_hash"].isin(self.flags["config_hash"])],
+                           results_dir=None, cache_dir=self.cache_dir)
+            try:
+                without = self.section.judge(rest).outcome
+            except (ValueError, KeyError, IndexError, ZeroDivisionError):  # a group left with too few runs
+                without = None
+            v = report.Verdict(v.outcome, [*v.reasons, report.flag_dependence(self.flags, v.outcome, without)],
+                               v.scope)
+        return v
 
     def at_full(self) -> pd.DataFrame:
         """The summary at the full training set, indexed by (group, task)."""

@@ -105,7 +105,7 @@ class DomainAdaptation(Section):
         palette = dict(zip(inits, sns.color_palette("colorblind", len(inits))))
         ncols = 2
         nrows = -(-len(tasks) // ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.6 * nrows), dpi=130, squeeze=False)
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3.5 * ncols, 3.4 * nrows), dpi=130, squeeze=False)
         for ax in axes.flat[len(tasks):]:
             ax.set_visible(False)
         for ax, t in zip(axes.flat, tasks):

@@ -73,8 +73,12 @@ def validate_section_params(section: str, *, profile: str = "demo", tasks=None, 
         >>> len(validate_section_params("domain-adaptation", profile="smoke").configs)
         24
     """
+    from ..runtime import AUTO, resolve_profile
+
+    profile = resolve_profile(profile)
     if profile not in list_profiles():
-        raise UnknownNameError(f"unknown profile {profile!r}; valid profiles: {', '.join(list_profiles())}")
+        raise UnknownNameError(f"unknown profile {profile!r}; valid profiles: {AUTO} (colab on a GPU, else demo), "
+                               f"{', '.join(list_profiles())}")
     sec = get_section(section).for_profile(profile)
     # a grid of listed cells (the papers' experiments on ``paper``) stays so unless models or fractions are chosen
     cells = set(sec.cells) if sec.cells and not (inits or arch or archs or fractions) else None

@@ -9,15 +9,15 @@
 from __future__ import annotations
 
 import html
-from pathlib import Path
 
 from .. import report
 from ..models import get_arch
-from ..paths import find_root
+from ..paths import default_results_dir
 from ..pretrain import get_init
 from ..profiles import get_profile
 from ..results import ResultsStore
 from ..tasks import get_task_spec
+from ..tables import Table
 from .base import Results
 from .grid import Grid, load_grid_results, validate_section_params
 
@@ -28,16 +28,19 @@ def _show(*objs) -> None:
     from IPython.display import display
 
     for o in objs:
-        display(o)
         if isinstance(o, plt.Figure):
-            plt.close(o)
+            report.display_figure(o)  # a PNG that records its text size (the browser test checks it is readable)
+        else:
+            display(o)
 
 
 class SectionPage:
     """One section on one profile: its validated grid, its runs and every view its notebook shows."""
 
-    def __init__(self, grid: Grid, *, results_dir, cache_dir=None, progress: bool | None = None):
+    def __init__(self, grid: Grid, *, results_dir, cache_dir=None, progress: bool | None = None,
+                 ran_with: dict | None = None):
         self.grid, self.section = grid, grid.section
+        self.ran_with = ran_with or {"profile": grid.profile}
         self.results_dir, self.cache_dir, self.progress = str(results_dir), cache_dir, progress
         self._results: Results | None = None
 
@@ -70,8 +73,11 @@ class SectionPage:
             body = (f"On the <code>{g.profile}</code> profile ({html.escape(prof.description)}) this page trains "
                     f"on the real datasets {html.escape(tasks)}, with {html.escape(archs)} initialised as "
                     f"{html.escape(inits)} (released weights, audited on load).")
+        ran = ", ".join(f"{k}={v!r}" for k, v in self.ran_with.items())
         return HTML(f'<div class="admonition {kind}"><p class="admonition-title">{title}</p><p>{body}</p>'
-                    f"<p>{html.escape(setup)}</p></div>")
+                    f"<p>{html.escape(setup)}</p><p><small>Ran with {html.escape(ran)} (the notebook's "
+                    "parameters that differ from its defaults; the folders of its results store and caches are "
+                    "those of the machine that ran it and are not shown).</small></p></div>")
 
     def run(self) -> dict:
         """Train every run of the grid the store lacks (stored runs are read, never trained again)."""
@@ -95,10 +101,15 @@ class SectionPage:
         return report.pretraining_table(self.grid, cache_dir=self.cache_dir)
 
     def table(self):
-        return self.section.table(self.results)
+        """The section's table in the paper's layout; runs that went wrong are named under it (``report.flag_runs``)."""
+        t = self.section.table(self.results)
+        note = report.flags_note(self.results.flags)
+        return Table(t.text, t.html + note) if note else t
 
     def details(self) -> None:
-        _show(*self.section.details(self.results))
+        """Every run, seed by seed (flagged runs marked), then the section's further tables and figures."""
+        res = self.results
+        _show(report.runs_table(res.df, self.grid.groups, self.grid.tasks, res.flags), *self.section.details(res))
 
     def figure(self) -> None:
         _show(self.section.figure(self.results))
@@ -130,11 +141,15 @@ def section_page(section: str, *, profile: str = "demo", tasks=None, inits=None,
                  fractions=None, num_seeds=None, device: str = "auto", protocol: dict | None = None,
                  results_dir=None, cache_dir=None, progress: bool | None = None) -> SectionPage:
     """Validate every parameter of a section notebook (unknown names raise with the valid ones, before any work)
-    and return its page. ``results_dir`` defaults to ``results/`` of the checkout."""
+    and return its page. ``results_dir`` defaults to ``results/`` of the checkout (``paths.default_results_dir``);
+    ``profile="auto"`` runs ``colab`` on a GPU and ``demo`` on a CPU."""
     grid = validate_section_params(section, profile=profile, tasks=tasks, inits=inits, arch=arch, archs=archs,
                                    fractions=fractions, num_seeds=num_seeds, device=device, protocol=protocol)
-    results_dir = results_dir or str(Path(find_root()) / "results")
-    return SectionPage(grid, results_dir=results_dir, cache_dir=cache_dir, progress=progress)
+    results_dir = results_dir or str(default_results_dir())
+    given = {"tasks": tasks, "inits": inits, "arch": arch, "archs": archs, "fractions": fractions,
+             "num_seeds": num_seeds, "device": None if device == "auto" else device, "protocol": protocol}
+    ran_with = {"profile": grid.profile} | {k: v for k, v in given.items() if v is not None}
+    return SectionPage(grid, results_dir=results_dir, cache_dir=cache_dir, progress=progress, ran_with=ran_with)
 
 
 class PaperPage:

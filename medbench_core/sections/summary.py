@@ -13,7 +13,7 @@ import pandas as pd
 from .. import report
 from ..results import ResultsStore
 from .base import Results, reproduced_words
-from ..paths import find_root
+from ..paths import default_results_dir
 from .grid import GRID_PARAMS, Grid, load_grid_results, validate_section_params
 from .registry import get_section, list_sections
 
@@ -80,7 +80,7 @@ def section_status(key: str, profile: str, results_dir, executed_dir=None, param
 def statuses(profile: str, results_dir=None, executed_dir=None, section_parameters: dict | None = None
              ) -> list[SectionStatus]:
     """The status of every section, in the paper's order (``results_dir`` defaults to the checkout's)."""
-    results_dir = results_dir or str(find_root() / "results")
+    results_dir = results_dir or str(default_results_dir())
     return [section_status(k, profile, results_dir, executed_dir, (section_parameters or {}).get(k))
             for k in list_sections()]
 
@@ -121,7 +121,6 @@ def summary_table(items: list[SectionStatus]):
 
 def key_figures(items: list[SectionStatus]) -> None:
     """For each section: its question, the papers' answer, what the runs here say, and its key figure."""
-    import matplotlib.pyplot as plt
     from IPython.display import Markdown, display
 
     for s in items:
@@ -135,9 +134,7 @@ def key_figures(items: list[SectionStatus]) -> None:
         display(Markdown(f"### {sec.number}. [{sec.title}]({page})\n\n**{sec.question}** The papers: {sec.claim} "
                          f"On the {s.grid.profile} profile, {said}."))
         if s.state == RAN:
-            fig = sec.figure(s.results)
-            display(fig)
-            plt.close(fig)
+            report.display_figure(sec.figure(s.results))
 
 
 def reasons(items: list[SectionStatus]) -> None:
