@@ -18,7 +18,8 @@ def test_list_prints_every_registered_name(capsys):
 
 @pytest.mark.parametrize("argv,needle", [
     (["run", "domain-adaption", "--profile", "smoke"], "valid sections: granularity, self-supervised"),
-    (["run", "domain-adaptation", "--profile", "laptop"], "valid profiles: smoke, demo, colab, paper"),
+    (["run", "domain-adaptation", "--profile", "laptop"],
+     "valid profiles: auto (colab on a GPU, else demo), smoke, demo, colab, paper"),
     (["run", "domain-adaptation", "--profile", "smoke", "--tasks", "syn_dxc,dxc"], "valid tasks: syn_dxc"),
     (["run", "domain-adaptation", "--profile", "smoke", "--inits", "scratch,imagenett"], "valid inits: scratch"),
     (["run", "domain-adaptation", "--profile", "smoke", "--arch", "resnet5O"], "valid archs: test_resnet"),

@@ -48,8 +48,16 @@ def test_section_runs_through_papermill_and_caches(tmp_path, smoke_cache, repo_r
     argv = ["run", "domain-adaptation", "--profile", "smoke", "--results-dir", str(results),
             "--cache-dir", str(smoke_cache), "--root", str(repo_root)]
     assert main(argv) == 0
+    # one progress line per finished run (not a terminal), never papermill's per-cell logging
+    err = capsys.readouterr().err
+    assert "domain-adaptation: 0 of 24 runs already stored" in err and err.count("domain-adaptation: finished ") == 24
+    assert "Executing Cell" not in err and "runs 24/24" in err
     executed = results / "executed" / "smoke" / "03_domain_adaptation.ipynb"
     nb = nbformat.read(executed, as_version=4)
+    # the injected parameters: out of the page, and no folder of this machine in the copy a reader downloads
+    injected = next(c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", []))
+    assert "remove-cell" in injected.metadata.tags and str(results) not in injected.source
+    assert "results_dir = None" in injected.source and str(smoke_cache) not in injected.source
     grid = validate_section_params("domain-adaptation", profile="smoke")
     store = ResultsStore(results)
     assert sorted(store.hashes()) == sorted(grid.hashes)  # every run of the grid, once
