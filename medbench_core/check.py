@@ -43,13 +43,14 @@ def _run_name(r) -> str:
 
 def check_results(path: str | Path, section: str, profile: str = "demo") -> CheckResult:
     """Check the results file ``path`` against ``section`` on ``profile``; never raises for a bad file."""
+    from .errors import BadFileError, BadPathError
     from .sections import known_names, validate_section_params
-    from .results import ResultsImportError, read_results_file
+    from .results import read_results_file
 
     res = CheckResult()
     try:
         runs = read_results_file(path, known=known_names())
-    except (ResultsImportError, FileNotFoundError) as e:
+    except (BadFileError, BadPathError, FileNotFoundError) as e:  # a folder, binary or latin-1 file is a finding too
         res.ok = False
         res.problems.append(f"the file cannot be read as medbench results: {e}. Write it with "
                             "`medbench results export FILE` rather than by hand.")

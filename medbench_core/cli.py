@@ -21,6 +21,9 @@ import time
 from pathlib import Path
 
 from ._registry import UnknownNameError
+from .errors import (EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, BadPathError, BadValueError,
+                     MedbenchError)
+from .paths import check_writable_dir
 
 
 def _csv(value: str) -> list[str]:
@@ -102,6 +105,7 @@ def _cmd_run(args) -> int:
 
     root = find_root(args.root)
     sec = get_section(args.section)
+    _check_dirs(args)
     params = {"progress": False}
     for key in ("tasks", "inits", "arch", "archs", "fractions", "num_seeds", "device"):
         if getattr(args, key) is not None:
@@ -109,14 +113,47 @@ def _cmd_run(args) -> int:
     if args.set:
         params["protocol"] = dict(args.set)
     results = Path(args.results_dir) if args.results_dir else root / "results"
+    from .sections import validate_section_params  # every name checked before a dataset is decoded
+
+    validate_section_params(args.section, profile=args.profile, tasks=args.tasks, inits=args.inits, arch=args.arch,
+                            archs=args.archs, fractions=args.fractions, num_seeds=args.num_seeds,
+                            device=args.device or "auto", protocol=params.get("protocol"))
     for task, data_root in _data_roots(args.data_root, params.get("tasks")):
         _prepare(task, data_root, args)
     output = Path(args.output) if args.output else results / "executed" / args.profile / sec.notebook
+    if args.output:
+        if output.is_dir():
+            raise BadPathError(f"--output {output} is a folder; give the executed notebook's file name")
+        check_writable_dir(output.parent, "--output's folder")
     out = execute_section(args.section, profile=args.profile, output=output, root=root, results_dir=results,
                           cache_dir=args.cache_dir, parameters=params, log_output=args.verbose,
                           progress=not (args.quiet or args.verbose), force=True)  # `run` always executes; stored runs are still read, not trained
     print(f"executed notebook: {out}\nresults store: {results}")
     return 0
+
+
+def _check_dirs(args) -> None:
+    """The folders a command writes into, checked before any work (nothing is created here)."""
+    from .paths import check_writable_dir
+
+    for opt in ("results_dir", "cache_dir"):
+        if getattr(args, opt, None):
+            check_writable_dir(getattr(args, opt), "--" + opt.replace("_", "-"))
+    if getattr(args, "cache_dir", None) is None and os.environ.get("MEDBENCH_CACHE"):
+        check_writable_dir(os.environ["MEDBENCH_CACHE"], "$MEDBENCH_CACHE")
+
+
+def _at_least(least: int, what: str):
+    """An argparse type: a whole number >= ``least``."""
+    def parse(value: str) -> int:
+        try:
+            n = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+        if n < least:
+            raise argparse.ArgumentTypeError(f"{what} must be at least {least}, got {n}")
+        return n
+    return parse
 
 
 def _data_roots(values, tasks) -> list[tuple[str, str]]:
@@ -128,9 +165,21 @@ def _data_roots(values, tasks) -> list[tuple[str, str]]:
         elif tasks and len(tasks) == 1:
             task, path = tasks[0], v
         else:
-            raise ValueError(f"--data-root {v}: name the task (--data-root TASK=PATH) unless --tasks holds one task")
+            raise BadValueError(f"--data-root {v}: name the task (--data-root TASK=PATH) unless --tasks holds one "
+                                "task")
+        if task in (t for t, _ in out):
+            raise BadValueError(f"--data-root names task {task!r} twice; give each task's folder once")
+        _check_data_root(path)
         out.append((task, path))
     return out
+
+
+def _check_data_root(path: str) -> None:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise BadPathError(f"dataset folder {p} does not exist; give the folder you downloaded the dataset into")
+    if not p.is_dir():
+        raise BadPathError(f"dataset folder {p} is a file; give the folder that holds the dataset's files")
 
 
 def _prepare(task: str, root: str, args):
@@ -153,9 +202,10 @@ def _cmd_data(args) -> int:
 
     if args.action == "fetch":  # MedMNIST+: the only datasets medbench may download
         from .datasets import catalog, get_dataset
-        from .tasks import get_task_spec
+        from .datasets.prepare import _task
 
-        source = get_task_spec(args.task).source
+        _check_dirs(args)
+        source = _task(args.task).source
         if source not in catalog.MEDMNIST:
             ds = get_dataset(source)
             raise ValueError(f"{ds.title} cannot be downloaded by medbench ({ds.licence}); obtain it from "
@@ -165,7 +215,9 @@ def _cmd_data(args) -> int:
         _prepare(args.task, folder, args)
         return 0
     if args.root is None:
-        raise ValueError(f"medbench data {args.action} needs --root PATH (the dataset's folder)")
+        raise BadValueError(f"medbench data {args.action} needs --root PATH (the dataset's folder)")
+    _check_data_root(args.root)
+    _check_dirs(args)
     if args.action == "prepare":
         _prepare(args.task, args.root, args)
         return 0
@@ -179,13 +231,17 @@ def _cmd_weights(args) -> int:
     from .zoo import fetch, forget, get_record, import_file
 
     rec = get_record(args.key)
+    _check_dirs(args)
     if args.action == "forget":
-        forget(args.key, args.cache_dir)
-        print(f"removed the converted weights and the recorded pin of {args.key}")
+        removed = forget(args.key, args.cache_dir)
+        print(f"{args.key}: removed " + "; ".join(removed) if removed else
+              f"{args.key}: nothing to remove (no converted weights, pin or download of it in the cache)")
         return 0
+    if args.file and args.action != "import":
+        raise BadValueError(f"medbench weights {args.action} KEY takes no file (only `weights import KEY FILE` does)")
     if args.action == "import":
         if not args.file:
-            raise ValueError("medbench weights import KEY FILE: give the file")
+            raise BadValueError("medbench weights import KEY FILE: give the file")
         path = import_file(args.key, args.file, cache_dir=args.cache_dir)
     else:
         path = fetch(args.key, cache_dir=args.cache_dir, progress=True)
@@ -202,6 +258,7 @@ def _cmd_sweep(args) -> int:
     from .paths import find_root
     from .sections import validate_section_params
 
+    _check_dirs(args)
     speed = {k: v for k, v in (("amp", args.amp), ("channels_last", args.channels_last),
                                 ("compile", args.compile or None), ("workers", args.loader_workers)) if v is not None}
     grid = validate_section_params(args.section, profile=args.profile, tasks=args.tasks, inits=args.inits,
@@ -249,6 +306,7 @@ def _cmd_check(args) -> int:
 def _cmd_book(args) -> int:
     from .book import build_book
 
+    _check_dirs(args)
     html = build_book(args.profile, root=args.root, results_dir=args.results_dir, cache_dir=args.cache_dir,
                       log_output=args.verbose, progress=not (args.quiet or args.verbose), force=args.force,
                       repository=args.repository, release=args.release)
@@ -263,24 +321,25 @@ def _cmd_results(args) -> int:
 
     results = Path(args.results_dir) if args.results_dir else find_root(args.root) / "results"
     if args.action == "import":
+        _check_dirs(args)
         out = import_results(args.file, results, known=known_names())
         print(f"imported {out['imported']} runs ({out['rows']} rows) into {results}; "
               f"{out['already_present']} were already there")
     else:
-        n = export_results(ResultsStore(results), args.file, profile=args.profile)
+        n = export_results(ResultsStore(results, create=False), args.file, profile=args.profile)
         print(f"wrote {n} rows from {results} to {args.file}")
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="medbench", description=__doc__.split("\n\n")[0])
+    p = _Parser(prog="medbench", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     ls = sub.add_parser("list", help="list registered names")
     ls.add_argument("what", choices=["tasks", "inits", "sections", "profiles", "archs", "datasets", "models"])
     ls.set_defaults(func=_cmd_list)
 
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--profile", default="demo", help="smoke | demo | colab | paper (default: demo)")
     common.add_argument("--results-dir", help="results store (default: results/ in the checkout)")
     common.add_argument("--cache-dir", help="generated data and pre-training checkpoints "
@@ -299,7 +358,8 @@ def build_parser() -> argparse.ArgumentParser:
                      "(architectures, data-size; default: the section's)")
     run.add_argument("--fractions", type=_floats, help="comma-separated shares of the training split, e.g. "
                      "0.1,0.5,1 (default: the section's)")
-    run.add_argument("--seeds", dest="num_seeds", type=int, help="runs per (task, init) (default: the profile's)")
+    run.add_argument("--seeds", dest="num_seeds", type=_at_least(2, "--seeds"),
+                     help="runs per (task, init), 2 or more (default: the profile's)")
     run.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
     run.add_argument("--set", action="append", type=_setting, metavar="FIELD=VALUE",
                      help="change a protocol field of every run, e.g. --set max_epochs=1 (part of each run's hash); "
@@ -323,8 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("task", help="a task reading a real dataset, see `medbench list tasks` and `list datasets`")
     data.add_argument("--root", help="the dataset's folder, in the layout `data check` describes")
     data.add_argument("--profile", default="paper", help="whose resolution to prepare (default: paper)")
-    data.add_argument("--size", type=int, help="image size in px (default: the task's under --profile)")
-    data.add_argument("--workers", type=int, help="decoding processes (default: CPU cores, at most 8)")
+    data.add_argument("--size", type=_at_least(8, "--size"), help="image size in px (default: the task's under --profile)")
+    data.add_argument("--workers", type=_at_least(1, "--workers"), help="decoding processes (default: CPU cores, at most 8)")
     data.add_argument("--cache-dir", help="default: $MEDBENCH_CACHE or ~/.cache/medbench")
     data.add_argument("--force", action="store_true", help="prepare again even if the cache is complete")
     data.set_defaults(func=_cmd_data)
@@ -344,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--plan", action="store_true", help="print the budget (runs, images, epochs, GPU-hours, disk, "
                     "missing data and weights with the commands that fix them) and the whole study's; run nothing")
     sw.add_argument("--retry-failed", action="store_true", help="run the failed runs again too")
-    sw.add_argument("--workers", type=int, help="local: runs at a time (default: one per GPU, or 1 on CPU)")
+    sw.add_argument("--workers", type=_at_least(1, "--workers"), help="local: runs at a time (default: one per GPU, or 1 on CPU)")
     sw.add_argument("--partition", help="slurm: the partition (default: the cluster's)")
     sw.add_argument("--wait", action="store_true", help="slurm: return when nothing is pending or running")
     sw.add_argument("--tasks", type=_csv)
@@ -352,7 +412,7 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--arch")
     sw.add_argument("--archs", type=_csv)
     sw.add_argument("--fractions", type=_floats)
-    sw.add_argument("--seeds", dest="num_seeds", type=int)
+    sw.add_argument("--seeds", dest="num_seeds", type=_at_least(2, "--seeds"))
     sw.add_argument("--set", action="append", type=_setting, metavar="FIELD=VALUE",
                     help="change a protocol field of every run (part of each run's hash); repeatable")
     sw.add_argument("--data-root", action="append", metavar="[TASK=]PATH")
@@ -360,7 +420,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "fp16 on a GPU, off on a CPU); part of the run's hash when set")
     sw.add_argument("--channels-last", choices=["auto", "on", "off"], help="default auto: on a GPU")
     sw.add_argument("--compile", action="store_true", help="torch.compile each model")
-    sw.add_argument("--loader-workers", type=int, help="data-loader processes per run (default: none on a CPU, up "
+    sw.add_argument("--loader-workers", type=_at_least(0, "--loader-workers"), help="data-loader processes per run (default: none on a CPU, up "
                     "to 8 on a GPU); never changes results")
     sw.set_defaults(func=_cmd_sweep)
 
@@ -382,18 +442,43 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-class _NoSuchError(Exception):
-    """Never raised: stands in for an error class whose module was not imported (so it cannot have been raised)."""
+def _os_message(e: OSError) -> str:
+    """An operating-system error as one line: what failed, on which path, and what to do."""
+    import errno
+
+    where = e.filename if e.filename is not None else ""
+    hint = {errno.ENOENT: "check the path", errno.EACCES: "check its permissions, or give a path you can write to",
+            errno.EPERM: "check its permissions, or give a path you can write to",
+            errno.EISDIR: "give a file, not a folder", errno.ENOTDIR: "a part of the path is a file, not a folder",
+            errno.ENOSPC: "free some disk space (or point --cache-dir / --results-dir elsewhere) and run again: "
+                          "finished runs are kept", errno.EROFS: "give a path on a writable disk",
+            errno.EEXIST: "remove it or give another path"}.get(e.errno, "check the path")
+    what = e.strerror or str(e)
+    return f"{what}: {where} ({hint})" if where else f"{what} ({hint})"
 
 
-def _user_errors() -> tuple:
-    """Errors that mean bad input, shown as one line. Modules not imported yet cannot have raised theirs."""
-    errors = [UnknownNameError, ValueError, FileNotFoundError]
-    for module, names in (("medbench_core.models", ("CheckpointAuditError",)),
-                          ("medbench_core.zoo.errors", ("LayoutError", "UnsafeCheckpointError"))):
-        mod = sys.modules.get(module)
-        errors += [getattr(mod, n) for n in names] if mod else [_NoSuchError]
-    return tuple(errors)
+def _classify(e: BaseException) -> tuple[int, str] | None:
+    """(exit code, one line) for an error a user can cause; None for a bug (shown with its traceback)."""
+    if isinstance(e, MedbenchError):
+        return e.exit_code, str(e)
+    if isinstance(e, UnknownNameError):
+        return BadValueError.exit_code, str(e)
+    if isinstance(e, OverflowError):
+        return BadValueError.exit_code, f"a number is too large: {e}"
+    if isinstance(e, OSError):
+        if e.filename is None and e.strerror is None and str(e):  # raised by medbench with its own message
+            return BadPathError.exit_code, str(e)
+        return BadPathError.exit_code, _os_message(e)
+    if isinstance(e, ValueError):  # medbench's own checks raise ValueError with a message meant for the user
+        return BadValueError.exit_code, str(e)
+    return None
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its error as one line (what is wrong, and where the options are listed)."""
+
+    def error(self, message: str):
+        self.exit(BadValueError.exit_code, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def main(argv=None) -> int:
@@ -404,19 +489,28 @@ def main(argv=None) -> int:
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
-    except _user_errors() as e:
-        print(f"medbench: error: {e}", file=sys.stderr)
-        return 2
-    except Exception as e:
-        if type(e).__name__ != "PapermillExecutionError":
-            raise
-        print(f"medbench: error: the notebook failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
-              "medbench: the executed copy with the traceback is kept next to the output as *.failed.ipynb",
-              file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         print("medbench: interrupted; finished runs are kept in the results store", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
+    except Exception as e:  # noqa: BLE001 - every error a user can cause becomes one line; the rest is a bug
+        if type(e).__name__ == "PapermillExecutionError":
+            print(f"medbench: error: the notebook failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
+                  "medbench: the executed copy with the traceback is kept next to the output as *.failed.ipynb",
+                  file=sys.stderr)
+            return EXIT_CHECK_FAILED
+        known = _classify(e)
+        if known is None:
+            import traceback
+
+            traceback.print_exc()
+            from . import __version__
+
+            print(f"medbench: internal error ({type(e).__name__}) in medbench {__version__}: this is a bug; please "
+                  "report it with the command you ran and the traceback above", file=sys.stderr)
+            return EXIT_INTERNAL
+        code, message = known
+        print(f"medbench: error: {message.strip()}", file=sys.stderr)  # a list of fixes may follow on its own lines
+        return code
 
 
 if __name__ == "__main__":

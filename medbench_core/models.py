@@ -21,10 +21,11 @@ from timm.models.vision_transformer import _create_vision_transformer
 from torch import nn
 
 from ._registry import Registry, UnknownNameError
+from .errors import BadFileError
 from .tasks import CLASSIFICATION, TaskSpec
 
 
-class CheckpointAuditError(RuntimeError):
+class CheckpointAuditError(BadFileError, RuntimeError):
     """A checkpoint does not fill every backbone tensor of the model (or brings tensors the model does not have)."""
 
 

@@ -46,6 +46,58 @@ def default_results_dir() -> Path:
         return Path.cwd() / "medbench-results"
 
 
+def check_writable_dir(path: str | os.PathLike, what: str) -> Path:
+    """``path`` as a folder medbench may write into, checked before any work and without creating anything: it is a
+    folder, or it does not exist yet and the nearest existing folder above it is writable. ``what`` names the
+    option (``--results-dir``) in the one-line error.
+
+    Example:
+        >>> check_writable_dir(Path(__file__), "--results-dir")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        medbench_core.errors.BadPathError: --results-dir ... is a file; give a folder (it is created if missing)
+    """
+    from .errors import BadPathError
+
+    path = Path(path).expanduser()
+    if path.exists() and not path.is_dir():
+        raise BadPathError(f"{what} {path} is a file; give a folder (it is created if missing)")
+    above = path
+    while not above.exists():
+        above = above.parent
+    if not above.is_dir():
+        raise BadPathError(f"{what} {path}: {above} is a file, so no folder can be made there; give another path")
+    if not os.access(above, os.W_OK | os.X_OK):
+        raise BadPathError(f"{what} {path}: no permission to write in {above}; give a folder you can write to")
+    return path
+
+
+def pid_alive(pid: int) -> bool:
+    """Is process ``pid`` running on this machine?"""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_orphan_temps(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files (``[.]NAME.PID.tmp[.ext]``, as the atomic writes and the notebook runs name them)
+    that a process killed midway left in ``folder``: those whose process is gone. Returns what was removed."""
+    import re
+
+    removed = []
+    pattern = re.compile(r"^.+\.(\d+)\.tmp(\.\w+)?$")
+    for path in Path(folder).glob("*.tmp*"):
+        m = pattern.match(path.name)
+        if m and path.is_file() and int(m.group(1)) != os.getpid() and not pid_alive(int(m.group(1))):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``path`` so that it either holds ``data`` or keeps its old content (temp file, fsync, rename)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -18,7 +18,7 @@ import seaborn as sns
 from . import papers
 from .models import get_arch
 from .pretrain import get_init
-from .stats import ALPHA, compare_groups, is_significant, significance_mark, ttest
+from .stats import ALPHA, compare_groups, is_significant, significance_mark, ttest, unique_runs
 from .tables import Table, frame_table, grid_html, wrap
 from .tasks import get_task_spec
 
@@ -41,7 +41,7 @@ def _groups(df: pd.DataFrame) -> pd.Series:
 def main_scores(df: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     """One row per run: group (the table row key), task, init, arch, seed, fraction and its main metric in percent
     (AUC or Dice x 100)."""
-    d = df[(df["split"] == split) & df["metric"].isin(MAIN_METRICS)].copy()
+    d = unique_runs(df[(df["split"] == split) & df["metric"].isin(MAIN_METRICS)])
     d["group"] = _groups(d)
     d["score"] = 100 * d["value"].astype(float)
     d["fraction"] = d["fraction"].astype(float)

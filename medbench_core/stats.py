@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _st
 
+from .errors import BadFileError
+
 ALPHA = 0.05  # the one significance level: a difference is significant when p < ALPHA
 
 
@@ -107,3 +109,23 @@ def compare_groups(groups: dict[str, list[float]], baseline: str | None = None) 
                                   for g, p in zip(df.index, df["p_vs_baseline"])]
         df["diff_vs_baseline"] = df["mean"] - df.loc[baseline, "mean"]
     return df
+
+
+def unique_runs(rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` (long rows) with each (run, split, metric) once: a run listed twice (a grid or a store read twice, a
+    file with a repeated line) is counted once, so no statistic sees a seed twice. Two different values for the
+    same run, split and metric raise: the store is inconsistent and no number drawn from it can be trusted.
+
+    Example:
+        >>> r = pd.DataFrame({"config_hash": ["a", "a", "b"], "split": "test", "metric": "dice", "value": [.5, .5, .7]})
+        >>> unique_runs(r)["value"].tolist()
+        [0.5, 0.7]
+    """
+    key = ["config_hash", "split", "metric"]
+    clash = rows.groupby(key)["value"].nunique()
+    clash = clash[clash > 1]
+    if len(clash):
+        h, split, metric = clash.index[0]
+        raise BadFileError(f"run {h} holds two different {split} {metric} values; the results store is "
+                           f"inconsistent: remove runs/{h}.csv (and run it again) or restore it from a backup")
+    return rows.drop_duplicates(key).copy()

@@ -34,7 +34,7 @@ def refused_everywhere(task: str, root, env, capsys, *words: str) -> str:
         assert w in msg, msg
     rep = check(task, root)
     assert not rep.ok and all(w in str(rep) for w in words), str(rep)
-    assert main(["data", "prepare", task, "--root", str(root), "--profile", "smoke", "--workers", "1"]) == 2
+    assert main(["data", "prepare", task, "--root", str(root), "--profile", "smoke", "--workers", "1"]) == 4  # the lists' content
     assert words[0] in capsys.readouterr().err
     assert not (env / "cache" / "prepared").exists()  # refused before any decoding
     return msg

@@ -230,7 +230,7 @@ def test_corrupt_image_is_named_and_leaves_no_partial_cache(env, capsys):
         prepare("busi", root, profile="smoke", workers=1)
     prepared = env / "cache" / "prepared" / "busi"
     assert not prepared.exists() or not any(prepared.iterdir())  # no half-written cache
-    assert main(["data", "prepare", "busi", "--root", root, "--profile", "smoke"]) == 2
+    assert main(["data", "prepare", "busi", "--root", root, "--profile", "smoke"]) == 4  # a file's content
     assert "normal (3).png" in capsys.readouterr().err
 
 
@@ -338,7 +338,7 @@ def test_unprepared_real_task_stops_before_any_work(env, tmp_path, repo_root, ca
     results = tmp_path / "r"
     argv = ["run", "domain-adaptation", "--profile", "smoke", "--tasks", "shenzhen", "--results-dir", str(results),
             "--root", str(repo_root), "--cache-dir", str(env / "cache")]
-    assert main(argv) == 2
+    assert main(argv) == 3  # the prepared copy is missing: exit code 3
     err = capsys.readouterr().err
     assert "shenzhen: Shenzhen chest X-ray set at 32 px" in err and "medbench data prepare shenzhen" in err
     assert not results.exists() and not (env / "cache" / "checkpoints").exists()  # nothing trained or written
@@ -402,11 +402,11 @@ def test_medmnist_is_fetched_checked_and_prepared_from_a_server(env, monkeypatch
     try:
         monkeypatch.setattr(catalog, "MEDMNIST_URL", f"http://127.0.0.1:{server.server_address[1]}/{{name}}")
         monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-        assert main(["data", "fetch", "pneumoniamnist", "--profile", "colab"]) == 2
+        assert main(["data", "fetch", "pneumoniamnist", "--profile", "colab"]) == 3  # not in the cache
         assert "this session is offline" in capsys.readouterr().err
         monkeypatch.delenv("HF_HUB_OFFLINE")
         monkeypatch.setitem(catalog.MEDMNIST_MD5, ("pneumoniamnist", 64), "0" * 32)
-        assert main(["data", "fetch", "pneumoniamnist", "--profile", "colab"]) == 2  # a wrong checksum
+        assert main(["data", "fetch", "pneumoniamnist", "--profile", "colab"]) == 4  # a wrong checksum: the content
         assert "pneumoniamnist_64.npz" in capsys.readouterr().err
         monkeypatch.setitem(catalog.MEDMNIST_MD5, ("pneumoniamnist", 64), md5)
         # a notebook's run fetches what medbench may download itself (a fresh Colab runtime needs no command)

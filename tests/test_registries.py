@@ -53,7 +53,7 @@ def test_validate_section_params_rejects_before_any_work():
         mb.validate_section_params("domain-adaptation", profile="smoke", inits=["scratch", "imagenett"])
     with pytest.raises(ValueError, match="baseline"):
         mb.validate_section_params("domain-adaptation", profile="smoke", inits=["scratch", "synth_imagenet_chest"])
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="whole number from 2"):
         mb.validate_section_params("domain-adaptation", profile="smoke", num_seeds=1)
     grid = mb.validate_section_params("domain-adaptation", profile="smoke")
     assert len(grid.configs) == 3 * 4 * 2 and len(set(grid.hashes)) == len(grid.configs)

@@ -11,11 +11,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..errors import BadFileError
+
 JSRT_SHAPE = (2048, 2048)
 LUNG_WINDOW = (-600.0, 1500.0)  # CT window centre and width in HU for the RSNA PE slices
 
 
-class CorruptFileError(ValueError):
+class CorruptFileError(BadFileError):
     """A dataset file exists but cannot be decoded; the message names it."""
 
 

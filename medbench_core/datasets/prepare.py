@@ -23,15 +23,22 @@ import numpy as np
 import pandas as pd
 
 from . import formats, splits
-from .catalog import MissingDataError, get_dataset
+from .catalog import MissingDataError, get_dataset, list_datasets
 
 PREPARE_VERSION = 1
 
 
 def _task(task):
-    from ..tasks import TaskSpec, get_task_spec
+    """The spec of a task that reads a real dataset; a task on generated data is refused by its own name."""
+    from ..errors import BadValueError
+    from ..tasks import TaskSpec, get_task_spec, list_tasks
 
-    return task if isinstance(task, TaskSpec) else get_task_spec(task)
+    spec = task if isinstance(task, TaskSpec) else get_task_spec(task)
+    if spec.synthetic or spec.source not in list_datasets():
+        real = [n for n in list_tasks() if not get_task_spec(n).synthetic]
+        raise BadValueError(f"task {spec.name!r} runs on generated (synthetic) images, not on a dataset on disk; "
+                            f"`medbench data` takes the tasks that read a real dataset: {', '.join(real)}")
+    return spec
 
 
 def prepared_dir(task, size: int, cache_dir=None) -> Path:

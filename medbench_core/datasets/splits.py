@@ -26,11 +26,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import BadFileError
+
 SPLITS = ("train", "val", "test")
 FRACTIONS = (0.01, 0.05, 0.1, 0.25, 0.5)
 
 
-class ManifestError(ValueError):
+class ManifestError(BadFileError):
     """A manifest does not fit the copy of the dataset it is applied to; the message says how."""
 
 

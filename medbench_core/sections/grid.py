@@ -8,12 +8,14 @@ from pathlib import Path
 import pandas as pd
 
 from .._registry import UnknownNameError
+from ..errors import BadValueError
 from ..engine import resolve_device
 from ..experiments import SPEED_FIELDS, RunConfig, make_run_config
 from ..models import get_arch, list_archs
 from ..pretrain import is_self_supervised, list_inits
 from ..profiles import get_profile, list_profiles
 from ..results import ResultsStore
+from ..stats import unique_runs
 from ..tasks import CLASSIFICATION, create_task
 from .base import Section
 from .registry import get_section
@@ -53,6 +55,7 @@ class Grid:
         return tuple(dict.fromkeys(group_key(a, i, c) for a in self.archs for i in self.inits))
 
 
+MAX_SEEDS = 1000  # runs per cell; the papers use ten
 GRID_PARAMS = ("tasks", "inits", "arch", "archs", "fractions", "num_seeds", "device", "protocol")  # of a notebook
 
 
@@ -60,6 +63,38 @@ def _check_names(kind: str, names, valid) -> None:
     bad = [n for n in names if n not in valid]
     if bad:
         raise UnknownNameError(f"unknown {kind} {bad[0]!r}; valid {kind}s: {', '.join(valid)}")
+
+
+def given_names(kind: str, values, default, valid=None) -> tuple:
+    """The names of one list parameter (``tasks``, ``inits``, ``archs``, ``fractions``) as a set in the given order:
+    ``None`` means the section's ``default``; an empty list and a name given twice are refused (an empty list
+    never means "everything", and a run listed twice would be counted twice), naming the valid names.
+
+    Example:
+        >>> given_names("tasks", None, ("a", "b"))
+        ('a', 'b')
+        >>> given_names("tasks", ["a", "a"], ("a", "b"))
+        Traceback (most recent call last):
+        ...
+        medbench_core.errors.BadValueError: tasks lists 'a' twice; give each name once
+    """
+    if values is None:
+        return tuple(default)
+    if isinstance(values, (str, int, float)):
+        values = (values,)
+    values = tuple(values)
+    if not values:
+        valid = default if valid is None else valid
+        raise BadValueError(f"{kind} is empty; give at least one (valid {kind}: {', '.join(map(str, valid))}), or "
+                            "leave it out for the section's")
+    seen = set()
+    for v in values:
+        key = float(v) if kind == "fractions" else v
+        if key in seen:
+            raise BadValueError(f"{kind} lists {v!r} twice; give each name once" if kind != "fractions" else
+                                f"fractions lists {float(v):g} twice; give each share once")
+        seen.add(key)
+    return values
 
 
 def validate_section_params(section: str, *, profile: str = "demo", tasks=None, inits=None, arch=None,
@@ -81,13 +116,20 @@ def validate_section_params(section: str, *, profile: str = "demo", tasks=None, 
                                f"{', '.join(list_profiles())}")
     sec = get_section(section).for_profile(profile)
     # a grid of listed cells (the papers' experiments on ``paper``) stays so unless models or fractions are chosen
-    cells = set(sec.cells) if sec.cells and not (inits or arch or archs or fractions) else None
-    tasks = tuple(tasks or sec.tasks)
-    inits = tuple(inits or sec.inits)
-    if arch and archs:
-        raise ValueError("give arch (one architecture) or archs (several), not both")
-    archs = tuple(archs or ((arch,) if arch else sec.all_archs))
-    fractions = tuple(float(f) for f in (fractions or sec.fractions))
+    cells = set(sec.cells) if sec.cells and not (inits is not None or arch or archs is not None
+                                                  or fractions is not None) else None
+    tasks = given_names("tasks", tasks, sec.tasks)
+    inits = given_names("inits", inits, sec.inits, list_inits())
+    if arch is not None and archs is not None:
+        raise BadValueError("give arch (one architecture) or archs (several), not both")
+    if arch is not None and not (isinstance(arch, str) and arch):
+        raise BadValueError(f"arch must be one architecture name; got {arch!r} (valid archs: {', '.join(list_archs())})")
+    archs = given_names("archs", archs, (arch,) if arch else sec.all_archs, list_archs())
+    try:
+        fractions = tuple(float(f) for f in given_names("fractions", fractions, sec.fractions, sec.fractions))
+    except (TypeError, ValueError) as e:
+        raise BadValueError(str(e) if isinstance(e, BadValueError) else
+                            f"fractions must be numbers in (0, 1], got {fractions!r}") from None
     for t in tasks:
         create_task(t, profile)  # raises with the valid names
     _check_names("init", inits, list_inits())
@@ -112,8 +154,9 @@ def validate_section_params(section: str, *, profile: str = "demo", tasks=None, 
     seg_only = [a for a in archs if not get_arch(a).segmentation]
     if num_seeds is None:
         num_seeds = get_profile(profile).num_runs or min(create_task(t, profile).protocol.num_runs for t in tasks)
-    if num_seeds < 2:
-        raise ValueError(f"num_seeds must be at least 2 (a t-test needs two runs per group), got {num_seeds}")
+    if isinstance(num_seeds, bool) or not isinstance(num_seeds, int) or not 2 <= num_seeds <= MAX_SEEDS:
+        raise BadValueError(f"num_seeds (--seeds) must be a whole number from 2 (a t-test needs two runs per group) "
+                            f"to {MAX_SEEDS}, got {num_seeds!r}")
     resolve_device(device)
     seeds = tuple(range(num_seeds))
     bad = [k for k in (speed or {}) if k not in SPEED_FIELDS]
@@ -131,15 +174,19 @@ def validate_section_params(section: str, *, profile: str = "demo", tasks=None, 
     if not configs:
         raise ValueError(f"no run of section {section!r} on profile {profile!r} has these tasks: "
                          f"{', '.join(tasks)}; its tasks are {', '.join(sec.tasks)}")
+    hashes = [c.config_hash() for c in configs]
+    if len(set(hashes)) != len(hashes):  # the names are sets, so this is a bug, not a user's mistake
+        raise AssertionError(f"the grid of {section!r} holds a run twice")
     return Grid(sec, profile, tasks, inits, archs, fractions, seeds, configs)
 
 
 def load_grid_results(grid: Grid, results_dir: str | Path) -> pd.DataFrame:
     """The stored rows of exactly this grid's runs (selected by config hash), labelled with this section."""
-    df = ResultsStore(results_dir).load(grid.hashes)
-    missing = len(set(grid.hashes)) - df["config_hash"].nunique() if len(df) else len(grid.hashes)
+    hashes = list(dict.fromkeys(grid.hashes))  # each run once, whatever the grid lists
+    df = unique_runs(ResultsStore(results_dir).load(hashes))
+    missing = len(hashes) - df["config_hash"].nunique() if len(df) else len(hashes)
     if missing:
-        raise RuntimeError(f"{missing} of {len(grid.hashes)} runs of this grid are not in {results_dir}; "
+        raise RuntimeError(f"{missing} of {len(hashes)} runs of this grid are not in {results_dir}; "
                            "run the grid first")
     df = df.assign(section=grid.section.key)
     df["group"] = [group_key(a, i, grid.section.compare) for a, i in zip(df["arch"], df["init"])]

