@@ -16,7 +16,7 @@ import pandas as pd
 from .inputs import check_inputs
 from .launch import without_setting
 from .models import get_arch, list_archs
-from .paths import find_root  # noqa: F401 (re-exported: medbench_core.book.find_root)
+from .paths import find_root, remove_orphan_temps  # noqa: F401 (find_root re-exported: medbench_core.book.find_root)
 from .pretrain import describe_inits
 from .profiles import get_profile, list_profiles
 from .results import ResultsStore
@@ -81,6 +81,8 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cw
         log.info("%s is up to date (nothing it depends on changed)", output)
         return output
     output.parent.mkdir(parents=True, exist_ok=True)
+    for orphan in remove_orphan_temps(output.parent):  # a run killed midway (its process is gone) left these
+        log.info("removed %s, left by a run that was killed", orphan.name)
     tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.ipynb")
     t0 = time.perf_counter()
     # papermill says "Executing Cell N" for every cell: only when the notebook's output is streamed too (--verbose)

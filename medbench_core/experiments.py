@@ -7,6 +7,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,10 +19,13 @@ import torch
 from . import __version__
 from ._registry import UnknownNameError
 from .augment import get_augmentation
+from .claims import claimed
+from .errors import BadValueError
 from .data import BatchLoader, data_version, train_subset
 from .engine import check_stop_rule, evaluate, fit, make_loss, resolve_device, resolve_speed, seed_everything
 from .inputs import RunInputs, prepare_inputs, resolve_inputs
 from .models import create_model, list_archs
+from .paths import remove_orphan_temps
 from .pretrain import init_fingerprint, list_inits
 from .results import ResultsStore, git_sha
 from .tasks import CLASSIFICATION, create_task
@@ -88,6 +92,31 @@ class RunConfig:
 SPEED_FIELDS = ("amp", "channels_last", "compile", "workers")
 
 
+# protocol fields a user may set (``--set``, ``protocol=``): their type and the least value allowed
+_PROTOCOL_RANGES = {"lr": (float, 0.0, False), "weight_decay": (float, 0.0, True), "batch_size": (int, 1, True),
+                    "max_epochs": (int, 1, True), "patience": (int, 0, True), "lr_factor": (float, 0.0, False),
+                    "lr_patience": (int, 0, True), "image_size": (int, 8, True), "warmup_epochs": (int, 0, True),
+                    "workers": (int, -1, True)}
+_PROTOCOL_CHOICES = {"optimizer": ("adam", "adamw", "sgd"), "scheduler": ("plateau", "cosine"),
+                     "loss": ("bce", "dice", "bce_dice", "ce")}
+
+
+def _check_protocol_values(p: dict, overrides: dict) -> None:
+    """A changed protocol field of the wrong type or out of range is refused by name, before any run starts."""
+    for key in overrides:
+        v = p[key]
+        if key in _PROTOCOL_RANGES:
+            kind, least, inclusive = _PROTOCOL_RANGES[key]
+            ok_type = (isinstance(v, int) and not isinstance(v, bool)) if kind is int else \
+                (isinstance(v, (int, float)) and not isinstance(v, bool))
+            if not ok_type or not math.isfinite(v) or not (v >= least if inclusive else v > least):
+                what = "a whole number" if kind is int else "a number"
+                raise BadValueError(f"protocol field {key} must be {what} {'>=' if inclusive else '>'} {least}; "
+                                    f"got {v!r}")
+        elif key in _PROTOCOL_CHOICES and v not in _PROTOCOL_CHOICES[key]:
+            raise BadValueError(f"protocol field {key} must be one of {', '.join(_PROTOCOL_CHOICES[key])}; got {v!r}")
+
+
 def make_run_config(section: str, task: str, init: str, arch: str, seed: int, profile: str, *,
                     fraction: float = 1.0, device: str = "auto", **overrides) -> RunConfig:
     """The RunConfig of one run, with the task's protocol scaled by ``profile``; ``overrides`` replace protocol
@@ -110,6 +139,7 @@ def make_run_config(section: str, task: str, init: str, arch: str, seed: int, pr
     if bad:
         raise ValueError(f"unknown protocol fields {bad}; valid fields: {', '.join(list(p) + list(SPEED_FIELDS))}")
     p.update(overrides)
+    _check_protocol_values(p, overrides)
     resolve_speed(torch.device("cpu"), p.get("amp", "auto"), p.get("channels_last", "auto"))  # bad values: now
     if p.get("test_crops", 1) not in (1, 10):
         raise ValueError(f"test_crops must be 1 or 10, got {p['test_crops']}")
@@ -136,6 +166,17 @@ def run_one(cfg: RunConfig, store: ResultsStore, inputs: RunInputs | None = None
     h = cfg.config_hash()
     if store.has(h):
         return store.rows(h), True
+    # one process trains a run: another one asking for it (a second `run`, a sweep worker, a book) waits for its rows
+    with claimed(store.root, h, done=lambda: store.has(h),
+                 what=f"{cfg.task} {cfg.arch} {cfg.init} {cfg.fraction:g} seed {cfg.seed}") as mine:
+        if not mine or store.has(h):
+            return store.rows(h), True
+        return _train(cfg, h, store, inputs, cache_dir=cache_dir, progress=progress, on_epoch=on_epoch), False
+
+
+def _train(cfg: RunConfig, h: str, store: ResultsStore, inputs: RunInputs | None, *, cache_dir, progress,
+           on_epoch) -> pd.DataFrame:
+    """Train, evaluate and store run ``cfg`` (its claim held by the caller); returns its rows."""
     t0 = time.perf_counter()
     inputs = inputs or resolve_inputs(cfg, cache_dir)
     task, data = inputs.task, inputs.data
@@ -189,7 +230,7 @@ def run_one(cfg: RunConfig, store: ResultsStore, inputs: RunInputs | None = None
                                       "load_report": str(model.load_report) if model.load_report else None}
     store.write_run(h, rows, config, cases)
     store.partial_path(h).unlink(missing_ok=True)
-    return rows, False
+    return rows
 
 
 def run_grid(grid, results_dir: str | Path, *, cache_dir=None, progress: bool | None = None) -> dict:
@@ -199,6 +240,9 @@ def run_grid(grid, results_dir: str | Path, *, cache_dir=None, progress: bool | 
     architecture and initialisation), then runs go task by task."""
     store = ResultsStore(results_dir)
     t0 = time.perf_counter()
+    for sub in ("runs", "cases", "checkpoints", "partial"):  # temporary files of runs killed while writing
+        if (store.root / sub).is_dir():
+            remove_orphan_temps(store.root / sub)
     todo = [c for c in grid.configs if not store.has(c.config_hash())]
     prepare_inputs(todo, cache_dir, progress=progress)
     trained = 0

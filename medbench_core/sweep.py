@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -31,6 +30,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
+
+from .claims import claim_path, is_stale, owner, owner_alive, read_claim
 
 STATES = ("done", "running", "failed", "pending")
 
@@ -88,25 +89,8 @@ class SweepDir:
         return RunConfig(**d)
 
     def marker_alive(self, marker: dict) -> bool:
-        """Is the process or Slurm job a running marker names still alive?"""
-        job = marker.get("slurm_job_id")
-        if job:
-            try:
-                out = subprocess.run(["squeue", "-h", "-j", str(job), "-o", "%T"], capture_output=True, text=True,
-                                     timeout=30)
-            except (OSError, subprocess.TimeoutExpired):
-                return True  # cannot tell: do not start a second copy
-            return out.returncode == 0 and out.stdout.strip() not in ("", "COMPLETED", "CANCELLED", "FAILED",
-                                                                      "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY")
-        if marker.get("host") == socket.gethostname():
-            try:
-                os.kill(int(marker["pid"]), 0)
-                return True
-            except (ProcessLookupError, ValueError, KeyError):
-                return False
-            except PermissionError:
-                return True
-        return True  # another host: trust the marker
+        """Is the process or Slurm job a running marker names still alive? (The rule claims use too.)"""
+        return owner_alive(marker)
 
     def state(self, h: str) -> tuple[str, dict | None]:
         if self.store.has(h):
@@ -114,6 +98,10 @@ class SweepDir:
         marker = _read_json(self.marker_path(h))
         if marker is not None and self.marker_alive(marker):
             return "running", marker
+        path = claim_path(self.store.root, h)  # trained right now by another command (`medbench run`, a book)
+        claim = read_claim(path)
+        if claim is not None and not is_stale(path, claim):
+            return "running", claim
         failed = _read_json(self.failed_path(h))
         if failed is not None:
             return "failed", failed
@@ -132,8 +120,7 @@ def run_hash(results_dir: str, h: str, cache_dir: str | None = None) -> str:
     sd = SweepDir(results_dir)
     if sd.store.has(h):
         return "skipped"
-    marker = {"host": socket.gethostname(), "pid": os.getpid(), "started": _now(),
-              "slurm_job_id": _slurm_job_id()}
+    marker = owner()
     _write_json(sd.marker_path(h), marker)
     try:
         cfg = sd.load_config(h)
@@ -149,12 +136,6 @@ def run_hash(results_dir: str, h: str, cache_dir: str | None = None) -> str:
         sd.marker_path(h).unlink(missing_ok=True)
     sd.failed_path(h).unlink(missing_ok=True)
     return "done"
-
-
-def _slurm_job_id() -> str | None:
-    if "SLURM_ARRAY_JOB_ID" in os.environ and "SLURM_ARRAY_TASK_ID" in os.environ:
-        return f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
-    return os.environ.get("SLURM_JOB_ID")
 
 
 def status(grid, results_dir) -> pd.DataFrame:

@@ -1,0 +1,187 @@
+"""Claims: at most one process trains a run, whichever command (``run``, ``sweep``, ``book``) asked for it.
+
+Before training a run that is not in the store, a process claims it: ``<store>/claims/<hash>.json``, created
+exclusively (``O_CREAT | O_EXCL``), names the owner (host, pid, Slurm job, start) and is refreshed by a heartbeat
+while the run trains. A second process that asks for the same run finds the claim and waits; when the claim goes
+it reads the winner's rows from the store (or, if the winner failed, claims and trains the run itself).
+
+A claim is stale, and is broken by the next process that asks, under the rule the sweep's running markers use
+(``owner_alive``): its Slurm job has ended, or, on this host, its process is gone; and, on any host, when its
+heartbeat is older than ``STALE_AFTER`` seconds (a killed process on another node, or a reused pid). Breaking a
+stale claim is itself guarded by an exclusive file, so two waiters never both take over.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import threading
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+log = logging.getLogger("medbench")
+
+HEARTBEAT = 20.0  # seconds between refreshes of a held claim
+STALE_AFTER = 300.0  # a claim not refreshed for this long is stale, whoever holds it
+_ENDED = ("", "COMPLETED", "CANCELLED", "FAILED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED", "BOOT_FAIL",
+          "DEADLINE")
+
+
+def owner() -> dict:
+    """Who this process is, as a claim or a running marker records it."""
+    job = (f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ['SLURM_ARRAY_TASK_ID']}"
+           if "SLURM_ARRAY_JOB_ID" in os.environ and "SLURM_ARRAY_TASK_ID" in os.environ
+           else os.environ.get("SLURM_JOB_ID"))
+    return {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job_id": job,
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def owner_alive(marker: dict) -> bool:
+    """Is the process or Slurm job that ``marker`` names still alive? (An owner on another host, with no job id,
+    is trusted; claims add the heartbeat age on top of this, see ``is_stale``.)"""
+    job = marker.get("slurm_job_id")
+    if job:
+        try:
+            out = subprocess.run(["squeue", "-h", "-j", str(job), "-o", "%T"], capture_output=True, text=True,
+                                 timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            return True  # cannot tell: do not start a second copy
+        return out.returncode == 0 and out.stdout.strip() not in _ENDED
+    if marker.get("host") == socket.gethostname():
+        try:
+            os.kill(int(marker["pid"]), 0)
+            return True
+        except (ProcessLookupError, ValueError, KeyError, TypeError):
+            return False
+        except PermissionError:
+            return True
+    return True
+
+
+def claim_path(store_root: str | os.PathLike, h: str) -> Path:
+    return Path(store_root) / "claims" / f"{h}.json"
+
+
+def read_claim(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text())
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def is_stale(path: Path, claim: dict | None) -> bool:
+    """True when the claim at ``path`` may be broken: its owner is gone, or its heartbeat stopped."""
+    try:
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return False  # released meanwhile: not stale, simply gone
+    if claim is None:  # unreadable: half-written by a process killed while creating it, or damaged
+        return age > 5.0
+    return age > STALE_AFTER or not owner_alive(claim)
+
+
+def _try_create(path: Path, me: dict) -> bool:
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        json.dump(me, f)
+    return True
+
+
+def _break_stale(path: Path, seen: dict | None) -> None:
+    """Remove the stale claim ``seen`` at ``path``, unless another waiter is doing so or it changed meanwhile."""
+    guard = path.with_name(path.name + ".break")
+    try:
+        fd = os.open(guard, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+    except FileExistsError:
+        try:
+            if time.time() - guard.stat().st_mtime > 60:  # a breaker killed midway
+                guard.unlink(missing_ok=True)
+        except FileNotFoundError:
+            pass
+        return
+    os.close(fd)
+    try:
+        if read_claim(path) == seen and is_stale(path, seen):
+            path.unlink(missing_ok=True)
+            log.info("broke the stale claim on run %s (%s)", path.stem, _who(seen))
+    finally:
+        guard.unlink(missing_ok=True)
+
+
+def _who(c: dict | None) -> str:
+    if not c:
+        return "an unreadable claim"
+    return f"Slurm job {c['slurm_job_id']}" if c.get("slurm_job_id") else f"pid {c.get('pid')} on {c.get('host')}"
+
+
+@contextmanager
+def claimed(store_root: str | os.PathLike, h: str, *, done=lambda: False, poll: float = 1.0, what: str = ""):
+    """Hold the claim on run ``h`` of the store at ``store_root`` for the ``with`` block; while another live
+    process holds it, wait. Yields True when this process holds the claim, or False when ``done()`` became true
+    while waiting (the winner stored the run: read it, do not train it). The claim is released on leaving the block,
+    also when it raises.
+
+    Example:
+        >>> import tempfile
+        >>> root = tempfile.mkdtemp()
+        >>> with claimed(root, "0123456789abcdef") as mine:
+        ...     mine, claim_path(root, "0123456789abcdef").is_file()
+        (True, True)
+        >>> claim_path(root, "0123456789abcdef").is_file()
+        False
+    """
+    path = claim_path(store_root, h)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    me = owner()
+    told = False
+    while not _try_create(path, me):
+        if done():
+            yield False
+            return
+        seen = read_claim(path)
+        if seen is not None and seen.get("host") == me["host"] and seen.get("pid") == me["pid"]:
+            raise RuntimeError(f"run {h} is claimed twice by this process")  # a bug: run_one re-entered
+        if is_stale(path, seen):
+            _break_stale(path, seen)
+            continue
+        if not told:
+            log.info("run %s%s is being trained by %s; waiting for its result", h, f" ({what})" if what else "",
+                     _who(seen))
+            told = True
+        time.sleep(poll)
+    stop = threading.Event()
+
+    def beat():
+        while not stop.wait(HEARTBEAT):
+            try:
+                os.utime(path)
+            except FileNotFoundError:
+                return
+
+    t = threading.Thread(target=beat, name=f"claim-{h}", daemon=True)
+    t.start()
+    try:
+        yield True
+    finally:
+        stop.set()
+        t.join(timeout=5)
+        if read_claim(path) == me:
+            path.unlink(missing_ok=True)
+
+
+def clear_stale(store_root: str | os.PathLike) -> int:
+    """Remove the stale claims of a store (a killed run's); returns how many. Live claims are left alone."""
+    n = 0
+    for path in sorted((Path(store_root) / "claims").glob("*.json")):
+        seen = read_claim(path)
+        if is_stale(path, seen):
+            _break_stale(path, seen)
+            n += not path.exists()
+    return n
