@@ -223,7 +223,7 @@ def _check_row(at: str, row: dict, known: dict) -> dict:
         if metric == "auc:":
             bad("metric", "names no class after 'auc:'")
         if not 0 <= value <= 1:
-            hint = " (a score is a fraction: 0.75, not 75)" if 1 < value <= 100 else ""
+            hint = " (a score is a fraction: 0.75, not 75)" if 1.5 < value <= 100 else ""
             bad("value", f"must be in [0, 1] for {metric}{hint}")
     elif metric == "loss":
         if value < 0:
