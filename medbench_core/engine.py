@@ -116,26 +116,29 @@ def masked_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return loss / valid.sum().clamp(min=1)
 
 
+LOSSES = {
+    "bce": masked_bce,
+    "dice": soft_dice_loss,
+    "bce_dice": lambda lo, t: masked_bce(lo, t) + soft_dice_loss(lo, t),
+    # class indices, or one-hot float targets of a multi-class task (e.g. OrganAMNIST)
+    "ce": lambda lo, t: F.cross_entropy(lo, t if t.shape == lo.shape else t.long()),
+}
+OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+SCHEDULERS = ("plateau", "cosine")  # the schedules ``fit`` knows
+
+
 def make_loss(name: str):
     """``bce`` (multi-label or per-pixel), ``dice``, ``bce_dice`` (their sum) or ``ce`` (single-label).
     Segmentation targets may mark pixels outside the field of view as ``IGNORE``; every loss leaves them out."""
-    losses = {
-        "bce": masked_bce,
-        "dice": soft_dice_loss,
-        "bce_dice": lambda lo, t: masked_bce(lo, t) + soft_dice_loss(lo, t),
-        # class indices, or one-hot float targets of a multi-class task (e.g. OrganAMNIST)
-        "ce": lambda lo, t: F.cross_entropy(lo, t if t.shape == lo.shape else t.long()),
-    }
-    if name not in losses:
-        raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(losses)}")
-    return losses[name]
+    if name not in LOSSES:
+        raise ValueError(f"unknown loss {name!r}; valid losses: {', '.join(LOSSES)}")
+    return LOSSES[name]
 
 
 def make_optimizer(name: str, params, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
-    opts = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-    if name not in opts:
-        raise ValueError(f"unknown optimizer {name!r}; valid optimizers: {', '.join(opts)}")
-    return opts[name](params, lr=lr, weight_decay=weight_decay)
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; valid optimizers: {', '.join(OPTIMIZERS)}")
+    return OPTIMIZERS[name](params, lr=lr, weight_decay=weight_decay)
 
 
 def _forward(model, x, speed: Speed):

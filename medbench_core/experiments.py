@@ -22,7 +22,8 @@ from .augment import get_augmentation
 from .claims import claimed
 from .errors import BadValueError
 from .data import BatchLoader, data_version, train_subset
-from .engine import check_stop_rule, evaluate, fit, make_loss, resolve_device, resolve_speed, seed_everything
+from .engine import (LOSSES, OPTIMIZERS, SCHEDULERS, check_stop_rule, evaluate, fit, make_loss, resolve_device,
+                     resolve_speed, seed_everything)
 from .inputs import RunInputs, prepare_inputs, resolve_inputs
 from .models import create_model, list_archs
 from .paths import remove_orphan_temps
@@ -97,8 +98,7 @@ _PROTOCOL_RANGES = {"lr": (float, 0.0, False), "weight_decay": (float, 0.0, True
                     "max_epochs": (int, 1, True), "patience": (int, 0, True), "lr_factor": (float, 0.0, False),
                     "lr_patience": (int, 0, True), "image_size": (int, 8, True), "warmup_epochs": (int, 0, True),
                     "workers": (int, -1, True)}
-_PROTOCOL_CHOICES = {"optimizer": ("adam", "adamw", "sgd"), "scheduler": ("plateau", "cosine"),
-                     "loss": ("bce", "dice", "bce_dice", "ce")}
+_PROTOCOL_CHOICES = {"optimizer": tuple(OPTIMIZERS), "scheduler": SCHEDULERS, "loss": tuple(LOSSES)}
 
 
 def _check_protocol_values(p: dict, overrides: dict) -> None:
