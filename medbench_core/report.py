@@ -384,6 +384,18 @@ PLAIN_WORDS = {AGREES: "the same answer comes out here", DISAGREES: "a different
                INCONCLUSIVE: "the runs here cannot decide either way"}
 
 
+def holm_words(p_adjusted: float, family: int) -> str:
+    """How a verdict reason cites a Holm-adjusted p-value (``stats.holm``) of a family of ``family`` comparisons.
+
+    Example:
+        >>> holm_words(0.12, 4), holm_words(0.03, 1)
+        ('Holm-adjusted over 4 comparisons: 0.12', 'the only comparison: no adjustment')
+    """
+    if family <= 1:
+        return "the only comparison: no adjustment"
+    return f"Holm-adjusted over {family} comparisons: {p_adjusted:.3g}"
+
+
 def outcome(*, agrees: bool, disagrees: bool) -> str:
     """The verdict word: ``agrees`` when the agreement rule holds, else ``does not agree`` when the disagreement
     rule holds, else ``inconclusive``."""
@@ -393,19 +405,118 @@ def outcome(*, agrees: bool, disagrees: bool) -> str:
 @dataclass
 class Verdict:
     """A computed answer to a paper's claim (one of ``OUTCOMES``), with reasons. ``scope`` says which part of the
-    claim the runs could test when they cover only some of its tasks (empty: all of it)."""
+    claim the runs could test when they cover only some of its tasks (empty: all of it); ``stability`` how the
+    verdict fares on other draws of seeds (``Stability``; None until measured)."""
 
     outcome: str
     reasons: list[str]
     scope: str = ""
+    stability: "Stability | None" = None
 
     def __str__(self) -> str:
-        return f"{self.outcome}: " + "; ".join(([self.scope] if self.scope else []) + self.reasons)
+        extra = [self.scope] if self.scope else []
+        extra += [self.stability.sentence()] if self.stability else []
+        return f"{self.outcome}: " + "; ".join(extra + self.reasons)
 
     def _repr_markdown_(self) -> str:
         scope = f"\n\n*{self.scope}*" if self.scope else ""
-        return (f"**Verdict on the paper's claim: {self.outcome}.**{scope}\n\n"
+        stable = f"\n\n**Stability.** {self.stability.sentence()}" if self.stability else ""
+        return (f"**Verdict on the paper's claim: {self.outcome}.**{scope}{stable}\n\n"
                 + "\n".join(f"- {r}" for r in self.reasons))
+
+
+def _seed_span(seeds) -> str:
+    seeds = sorted(int(s) for s in seeds)
+    if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"seeds {seeds[0]}–{seeds[-1]}"
+    return ("seed " if len(seeds) == 1 else "seeds ") + ", ".join(map(str, seeds))
+
+
+@dataclass
+class Stability:
+    """How a verdict drawn from ``n_seeds`` seeds per cell fares on other draws of seeds: the verdict of the same
+    rule on each of two disjoint halves of the seeds (``halves``: (seeds, outcome) pairs; empty when there are
+    fewer than ``MIN_SEEDS_FOR_HALVES``), and on every subset of half the seeds (or a seeded sample of them):
+    ``held`` of ``subsets``. ``stable``: both halves give the verdict drawn from all the seeds."""
+
+    outcome: str  # the rule on all the seeds
+    n_seeds: int
+    halves: list[tuple[tuple[int, ...], str | None]]
+    held: int
+    subsets: int
+    subset_size: int
+
+    @property
+    def measurable(self) -> bool:
+        return len(self.halves) == 2
+
+    @property
+    def stable(self) -> bool:
+        return self.measurable and all(o == self.outcome for _, o in self.halves)
+
+    def sentence(self) -> str:
+        if not self.measurable:
+            return (f"not measured: {self.n_seeds} seeds per cell cannot be split into two disjoint halves of at "
+                    f"least {MIN_SEEDS_FOR_HALVES // 2} seeds (a t-test needs two runs per group); run at least "
+                    f"{MIN_SEEDS_FOR_HALVES} seeds to know whether this verdict survives another draw of seeds")
+        halves = "; ".join(f"{_seed_span(s)}: {o or 'cannot be judged'}" for s, o in self.halves)
+        share = f"{self.held} of {self.subsets} subsets of {self.subset_size} seeds ({self.held / self.subsets:.0%})"
+        if self.stable:
+            return (f"stable: the same rule on each disjoint half of the seeds gives the same verdict ({halves}); "
+                    f"it holds on {share}")
+        return (f"not stable: on all {self.n_seeds} seeds the rule gives {self.outcome}, but not on each disjoint "
+                f"half ({halves}); it holds on {share}")
+
+    def short(self) -> str:
+        """A few words for tables and headlines: ``stable (18 of 20 subsets)``."""
+        if not self.measurable:
+            return f"not measured ({self.n_seeds} seeds)"
+        return f"{'stable' if self.stable else 'not stable'} ({self.held} of {self.subsets} half-seed subsets)"
+
+
+MIN_SEEDS_FOR_HALVES = 4  # two disjoint halves of at least two seeds each
+MAX_SUBSETS = 24  # subsets of half the seeds judged for the share (a seeded sample beyond this)
+
+
+def seed_subsets(seeds, size: int, limit: int = MAX_SUBSETS, seed: int = 0) -> list[tuple[int, ...]]:
+    """Every subset of ``size`` of ``seeds``, or a seeded sample of ``limit`` of them when there are more.
+
+    Example:
+        >>> seed_subsets([0, 1, 2, 3], 2)
+        [(0, 1), (0, 2), (0, 3), (1, 2), (1, 3), (2, 3)]
+    """
+    import itertools
+    import math as _math
+
+    seeds = sorted(int(s) for s in seeds)
+    if _math.comb(len(seeds), size) <= limit:
+        return list(itertools.combinations(seeds, size))
+    rng, out = np.random.default_rng(seed), set()
+    while len(out) < limit:
+        out.add(tuple(sorted(int(x) for x in rng.choice(seeds, size, replace=False))))
+    return sorted(out)
+
+
+def measure_stability(judge, df: pd.DataFrame, outcome_all: str) -> Stability:
+    """``Stability`` of a verdict: ``judge(rows) -> outcome`` applied to the runs of each disjoint half of the seeds
+    (the lower and the upper half in seed order) and to subsets of half the seeds. ``judge`` returning None (or
+    raising ``ValueError``, ``KeyError``, ``IndexError``) means the rows cannot be judged (a group too small)."""
+    seeds = sorted({int(s) for s in df["seed"]}) if len(df) else []
+    n = len(seeds)
+
+    def on(subset) -> str | None:
+        try:
+            return judge(df[df["seed"].astype(int).isin(subset)])
+        except (ValueError, KeyError, IndexError, ZeroDivisionError):
+            return None
+
+    if n < MIN_SEEDS_FOR_HALVES:
+        return Stability(outcome_all, n, [], 0, 0, 0)
+    half = n // 2
+    halves = [tuple(seeds[:half]), tuple(seeds[half:])]
+    subsets = seed_subsets(seeds, half)
+    held = sum(on(s) == outcome_all for s in subsets)
+    return Stability(outcome_all, n, [(h, on(h)) for h in halves], held, len(subsets), half)
 
 
 def provenance(df: pd.DataFrame) -> Table:

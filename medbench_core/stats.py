@@ -129,3 +129,25 @@ def unique_runs(rows: pd.DataFrame) -> pd.DataFrame:
         raise BadFileError(f"run {h} holds two different {split} {metric} values; the results store is "
                            f"inconsistent: remove runs/{h}.csv (and run it again) or restore it from a backup")
     return rows.drop_duplicates(key).copy()
+
+
+def holm(pvalues) -> list[float]:
+    """Holm's step-down adjustment of a family of p-values: each adjusted p-value is compared with ``ALPHA`` as
+    it is, and the chance that any true null hypothesis of the family is called significant stays at most
+    ``ALPHA`` (family-wise error control, with no assumption on how the tests depend on each other). Undefined
+    p-values (``nan``) stay undefined and do not count in the family's size.
+
+    Used by every verdict rule that scans several comparisons; the tables keep the papers' per-comparison marks.
+
+    Example:
+        >>> [round(p, 3) for p in holm([0.01, 0.04, 0.03, float("nan")])]
+        [0.03, 0.06, 0.06, nan]
+    """
+    p = np.asarray([float("nan") if v is None else float(v) for v in pvalues], dtype=float)
+    out = np.full(len(p), float("nan"))
+    ok = np.flatnonzero(~np.isnan(p))
+    m, running = len(ok), 0.0
+    for rank, i in enumerate(ok[np.argsort(p[ok], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[i]))  # step-down: never below a smaller p's adjustment
+        out[i] = running
+    return out.tolist()

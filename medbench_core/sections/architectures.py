@@ -7,8 +7,8 @@ import seaborn as sns
 
 from .. import papers
 from ..models import get_arch
-from ..report import Verdict, group_label, outcome, pair_differences
-from ..stats import is_significant
+from ..report import Verdict, group_label, holm_words, outcome, pair_differences
+from ..stats import holm, is_significant
 from ..tables import Table, frame_table, grid_html
 from ..tasks import get_task_spec
 from .base import Results, Section, directions_table, same_sign
@@ -57,24 +57,27 @@ class Architectures(Section):
     def verdict(self, res: Results) -> Verdict:
         """Is the candidate (ConvNet) ahead of the rival (transformer of the same size) on every task?
 
+        The per-task tests are Holm-adjusted over the tasks (``stats.holm``); the table keeps per-task marks.
         agrees: ahead on every task, significantly on at least one, never significantly behind. does not agree:
         significantly behind on some task, or behind on most. inconclusive: anything in between.
         """
         better, worse = self.candidate, self.rival
         full = res.df[res.df["fraction"].astype(float) == 1.0]
-        reasons, ahead, sig_ahead, sig_behind = [], 0, 0, 0
+        rows = []
         for t in res.grid.tasks:
             d = pair_differences(full, [("claim", worse, better)], t)
-            if not len(d):
-                continue
-            r = d.iloc[0]
+            if len(d):
+                rows.append((t, d.iloc[0]))
+        adjusted = holm([r["p"] for _, r in rows])
+        reasons, ahead, sig_ahead, sig_behind = [], 0, 0, 0
+        for (t, r), p_adj in zip(rows, adjusted):
             ahead += r["difference"] > 0
-            sig_ahead += bool(is_significant(r["p"]) and r["difference"] > 0)
-            sig_behind += bool(is_significant(r["p"]) and r["difference"] < 0)
+            sig_ahead += bool(is_significant(p_adj) and r["difference"] > 0)
+            sig_behind += bool(is_significant(p_adj) and r["difference"] < 0)
             reasons.append(f"{get_task_spec(t).display_name}: {group_label(better)} {r['difference']:+.2f} points vs "
-                           f"{group_label(worse)} (p = {r['p']:.3g})")
-        n = len(reasons)
-        reasons.append(f"{group_label(better)} ahead on {ahead} of {n} tasks, significantly on {sig_ahead}; "
+                           f"{group_label(worse)} (p = {r['p']:.3g}, {holm_words(p_adj, len(rows))})")
+        n = len(rows)
+        reasons.append(f"{group_label(better)} ahead on {ahead} of {n} tasks, significantly (Holm) on {sig_ahead}; "
                        f"significantly behind on {sig_behind}")
         return Verdict(outcome(agrees=ahead == n and sig_ahead >= 1 and sig_behind == 0,
                                disagrees=sig_behind > 0 or ahead * 2 < n), reasons)

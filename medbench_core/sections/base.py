@@ -186,7 +186,8 @@ class Section:
     def headlines(self, res: "Results") -> dict:
         """The numbers the page's prose reads (myst-nb glue), named ``<prefix>_<name>``."""
         v = res.verdict
-        common = {"verdict": v.outcome, "profile": res.grid.profile, "runs": len(res.grid.configs),
+        common = {"verdict": v.outcome, "stability": v.stability.short() if v.stability else "not measured",
+                  "profile": res.grid.profile, "runs": len(res.grid.configs),
                   "seeds": len(res.grid.seeds), "scope": v.scope or "all the kinds of task the claim is about",
                   "reproduced": reproduced_words(self.reproduced_counts(res))}
         return {f"{self.prefix}_{k}": val for k, val in (common | self.section_headlines(res)).items()}
@@ -248,20 +249,29 @@ class Results:
         s["flagged"] = [int(counts.get((t, f, g), 0)) for t, f, g in zip(s["task"], s["fraction"], s["group"])]
         return s
 
+    def judged_on(self, df: pd.DataFrame) -> str:
+        """The outcome of the section's rule on some of the runs (a subset of seeds, the runs not flagged)."""
+        return self.section.judge(Results(self.grid, df, results_dir=None, cache_dir=self.cache_dir)).outcome
+
     @cached_property
     def verdict(self) -> report.Verdict:
-        """The section's verdict; with flagged runs, a last reason says whether it holds without them."""
+        """The section's verdict, with its stability over draws of seeds (``report.measure_stability``): a verdict
+        that the two disjoint halves of the seeds do not both give is not claimed (it becomes inconclusive, and
+        says why). With flagged runs, a last reason says whether it holds without them."""
         v = self.section.judge(self)
+        stability = report.measure_stability(self.judged_on, self.df, v.outcome)
+        word, reasons = v.outcome, list(v.reasons)
+        if stability.measurable and not stability.stable and word != report.INCONCLUSIVE:
+            word = report.INCONCLUSIVE
+            reasons.insert(0, f"the rule gives {v.outcome} on all {stability.n_seeds} seeds but not on each disjoint "
+                              "half of them: an answer that changes with the draw of seeds is not claimed")
         if len(self.flags):
-            rest = Results(self.grid, self.df[~self.df["config_hash"].isin(self.flags["config_hash"])],
-                           results_dir=None, cache_dir=self.cache_dir)
             try:
-                without = self.section.judge(rest).outcome
+                without = self.judged_on(self.df[~self.df["config_hash"].isin(self.flags["config_hash"])])
             except (ValueError, KeyError, IndexError, ZeroDivisionError):  # a group left with too few runs
                 without = None
-            v = report.Verdict(v.outcome, [*v.reasons, report.flag_dependence(self.flags, v.outcome, without)],
-                               v.scope)
-        return v
+            reasons.append(report.flag_dependence(self.flags, v.outcome, without))
+        return report.Verdict(word, reasons, v.scope, stability)
 
     def at_full(self) -> pd.DataFrame:
         """The summary at the full training set, indexed by (group, task)."""

@@ -13,7 +13,7 @@ from ..inputs import task_of
 from ..models import get_arch
 from ..pretrain import get_init
 from ..report import Verdict, fraction_table, outcome, pair_differences, plot_learning_curves
-from ..stats import is_significant
+from ..stats import holm, is_significant
 from ..tables import Table, frame_table, grid_html
 from ..tasks import CLASSIFICATION
 from .base import Results, Section, directions_table, same_sign
@@ -74,6 +74,8 @@ class DataSize(Section):
         """Does the pre-trained transformer trail the pre-trained ConvNet when labelled data are few (fractions ≤
         ``SMALL``), and does the gap close with more data?
 
+        The tests at the small fractions are Holm-adjusted together (``stats.holm``): scanning more small fractions
+        does not make "significantly behind at one of them" likelier by chance.
         agrees: significantly behind at some small fraction, never significantly ahead there, and the gap at the
         full training set is smaller than the mean gap at the small fractions. does not agree: not behind on average
         at the small fractions, or significantly ahead at one of them. inconclusive: anything in between, or no
@@ -90,9 +92,13 @@ class DataSize(Section):
             reasons.append(f"no training fraction of at most {SMALL:.0%} in this grid: the claim about few labels "
                            "cannot be tested")
             return Verdict(outcome(agrees=False, disagrees=False), reasons)
-        behind = bool(((few["difference"] < 0) & few["p"].map(is_significant)).any())
-        ahead = bool(((few["difference"] > 0) & few["p"].map(is_significant)).any())
+        sig = pd.Series(holm(few["p"]), index=few.index).map(is_significant)
+        behind = bool(((few["difference"] < 0) & sig).any())
+        ahead = bool(((few["difference"] > 0) & sig).any())
         closes = full["difference"] > few["difference"].mean()
+        reasons.append(f"significantly behind (Holm-adjusted over the {len(few)} small fractions) at "
+                       f"{int(((few['difference'] < 0) & sig).sum())} of them, significantly ahead at "
+                       f"{int(((few['difference'] > 0) & sig).sum())}")
         reasons.append(f"mean gap with ≤ {SMALL:.0%} of the labels: {few['difference'].mean():+.2f} points; with all "
                        f"of them: {full['difference']:+.2f} points ({'closes' if closes else 'does not close'})")
         if "scratch" in names:

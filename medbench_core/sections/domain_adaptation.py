@@ -6,8 +6,8 @@ import pandas as pd
 import seaborn as sns
 
 from .. import papers
-from ..report import Verdict, compare_with_reported, group_label, outcome
-from ..stats import is_significant
+from ..report import Verdict, compare_with_reported, group_label, holm_words, outcome
+from ..stats import holm, is_significant
 from ..tables import Table, grid_html
 from ..tasks import get_task_spec
 from .base import Results, Section
@@ -17,15 +17,19 @@ class DomainAdaptation(Section):
     def verdict(self, res: Results) -> Verdict:
         """Is the candidate best (or equivalent to the best) and ahead of the baseline?
 
-        agrees: on every task the candidate is best or not significantly different from the best, it is never
-        significantly worse than the baseline, and it is significantly better than the baseline on at least one
-        task. does not agree: it is significantly worse than the baseline on some task, or neither best nor
-        equivalent on most tasks. inconclusive: anything in between (for example, no difference is significant).
+        The comparisons with the baseline (one per task) are Holm-adjusted together (``stats.holm``). "Equivalent
+        to the best" is a failure to find a difference, so it keeps the per-task test: a correction would only make
+        it easier to claim. agrees: on every task the candidate is best or not significantly different from the
+        best, it is never significantly worse than the baseline, and it is significantly better than the baseline
+        on at least one task. does not agree: it is significantly worse than the baseline on some task, or neither
+        best nor equivalent on most tasks. inconclusive: anything in between (for example, no difference is
+        significant).
         """
         s = res.at_full()
         cand, base = group_label(self.candidate), group_label(self.baseline)
         top, worse, better, reasons = 0, 0, 0, []
         tasks = [t for t in res.grid.tasks if (self.candidate, t) in s.index]
+        adjusted = dict(zip(tasks, holm([s.loc[(self.candidate, t), "p_vs_baseline"] for t in tasks])))
         for t in res.grid.tasks:
             if t not in tasks:  # the papers' n/a cells: pre-trained on the target task's own data
                 reasons.append(f"{get_task_spec(t).display_name}: {cand} not run (pre-training and target are the "
@@ -34,15 +38,15 @@ class DomainAdaptation(Section):
             r = s.loc[(self.candidate, t)]
             top += bool(r["is_best"] or r["equivalent_to_best"])
             d, p = r["diff_vs_baseline"], r["p_vs_baseline"]
-            worse += is_significant(p) and d < 0
-            better += is_significant(p) and d > 0
+            worse += is_significant(adjusted[t]) and d < 0
+            better += is_significant(adjusted[t]) and d > 0
             standing = "best" if r["is_best"] else ("equivalent to the best" if r["equivalent_to_best"]
                                                     else "significantly below the best")
             reasons.append(f"{get_task_spec(t).display_name}: {cand} is {standing}; {d:+.2f} points vs {base} "
-                           f"(p = {p:.3g})")
+                           f"(p = {p:.3g}, {holm_words(adjusted[t], len(tasks))})")
         n = len(tasks)
-        reasons.append(f"{cand} is best or equivalent on {top} of {n} tasks, significantly better than {base} on "
-                       f"{better} and significantly worse on {worse}")
+        reasons.append(f"{cand} is best or equivalent on {top} of {n} tasks, significantly (Holm) better than "
+                       f"{base} on {better} and significantly worse on {worse}")
         return Verdict(outcome(agrees=top == n and worse == 0 and better >= 1, disagrees=worse > 0 or top < n / 2),
                        reasons)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 
 from .. import papers
-from ..report import Verdict, group_label, outcome
-from ..stats import ALPHA, is_significant, significance_mark
+from ..report import Verdict, group_label, holm_words, outcome
+from ..stats import ALPHA, holm, is_significant, significance_mark
 from ..tables import Table, grid_html
 from ..tasks import CLASSIFICATION, get_task_spec
 from .base import Results, Section, directions_table, same_sign
@@ -19,6 +19,8 @@ class Granularity(Section):
     def verdict(self, res: Results) -> Verdict:
         """Fine-grained ahead on segmentation, coarse-grained ahead on classification?
 
+        Significance here is Holm-adjusted over the grid's tasks (one comparison each, ``stats.holm``), so scanning
+        more tasks does not make a significant difference likelier by chance; the table keeps per-task marks.
         agrees: no task differs significantly against the claim, the claimed direction holds on at least half of
         the segmentation and half of the classification tasks present, and at least one difference in the claimed
         direction is significant. does not agree: some task differs significantly against the claim, or the claimed
@@ -27,23 +29,25 @@ class Granularity(Section):
         s = res.at_full()
         fine, coarse = self.candidate, self.baseline
         reasons, along, count, against, sig_along = [], {True: 0, False: 0}, {True: 0, False: 0}, 0, 0
-        for t in res.grid.tasks:
+        rows = [(t, s.loc[(fine, t)]) for t in res.grid.tasks]
+        adjusted = holm([r["p_vs_baseline"] for _, r in rows])
+        for (t, r), p_adj in zip(rows, adjusted):
             seg = get_task_spec(t).kind != CLASSIFICATION
-            r = s.loc[(fine, t)]
             d, p = r["diff_vs_baseline"], r["p_vs_baseline"]
             ok = np.sign(d) == (1 if seg else -1)
             count[seg] += 1
             along[seg] += bool(ok)
-            against += bool(is_significant(p) and not ok)
-            sig_along += bool(is_significant(p) and ok)
+            against += bool(is_significant(p_adj) and not ok)
+            sig_along += bool(is_significant(p_adj) and ok)
             reasons.append(f"{get_task_spec(t).display_name} ({'segmentation' if seg else 'classification'}): "
-                           f"{group_label(fine)} {d:+.2f} points vs {group_label(coarse)} (p = {p:.3g}); the claim "
-                           f"expects {'fine' if seg else 'coarse'}-grained ahead")
+                           f"{group_label(fine)} {d:+.2f} points vs {group_label(coarse)} (p = {p:.3g}, "
+                           f"{holm_words(p_adj, len(rows))}); the claim expects {'fine' if seg else 'coarse'}-grained "
+                           "ahead")
         n = len(res.grid.tasks)
         word = outcome(agrees=against == 0 and all(along[k] * 2 >= count[k] for k in (True, False))
                        and sig_along >= 1, disagrees=against > 0 or (along[True] + along[False]) * 2 < n)
-        reasons.append(f"the claimed direction holds on {along[True] + along[False]} of {n} tasks, significantly on "
-                       f"{sig_along}; significantly against it on {against}")
+        reasons.append(f"the claimed direction holds on {along[True] + along[False]} of {n} tasks, significantly "
+                       f"(Holm) on {sig_along}; significantly against it on {against}")
         return Verdict(word, reasons)
 
     def reproduced(self, res: Results) -> Table:

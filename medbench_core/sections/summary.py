@@ -37,7 +37,8 @@ class SectionStatus:
         """The status in words: the verdict (with its scope), the failed cell, or how many runs are stored."""
         if self.state == RAN:
             v = self.verdict
-            return v.outcome + (" (from part of the claim's tasks)" if v.scope else "")
+            return (v.outcome + (" (from part of the claim's tasks)" if v.scope else "")
+                    + (f"; {v.stability.short()}" if v.stability else ""))
         return self.detail
 
 
@@ -128,7 +129,8 @@ def key_figures(items: list[SectionStatus]) -> None:
         page = sec.notebook.replace(".ipynb", ".html")
         if s.state == RAN:
             v = s.verdict
-            said = report.PLAIN_WORDS[v.outcome] + f" (verdict: **{v.outcome}**)" + (f". {v.scope}" if v.scope else "")
+            said = (report.PLAIN_WORDS[v.outcome] + f" (verdict: **{v.outcome}**)" + (f". {v.scope}" if v.scope else "")
+                    + (f". Stability: {v.stability.sentence()}" if v.stability else ""))
         else:
             said = s.detail
         display(Markdown(f"### {sec.number}. [{sec.title}]({page})\n\n**{sec.question}** The papers: {sec.claim} "
