@@ -30,6 +30,7 @@ from .paths import remove_orphan_temps
 from .pretrain import init_fingerprint, list_inits
 from .results import ResultsStore, git_sha
 from .tasks import CLASSIFICATION, create_task
+from .workers import resolve_workers, run_parallel
 
 log = logging.getLogger("medbench")
 
@@ -237,7 +238,10 @@ def run_grid(grid, results_dir: str | Path, *, cache_dir=None, progress: bool | 
     """Run every config of ``grid`` (a ``sections.Grid``) not yet in the store; returns counts and wall time.
 
     The grid's inputs are prepared first (data checked, weights present, pre-training stages made once per
-    architecture and initialisation), then runs go task by task."""
+    architecture and initialisation, independent chains in parallel), then the runs the store lacks train in
+    parallel worker processes sized to the machine (``workers.resolve_workers``: on a CPU one single-threaded
+    process per core; ``MEDBENCH_WORKERS=1`` trains them here, one after the other). Claims keep each run to one
+    process, so a second command on the same store waits for the first's result instead of training it again."""
     store = ResultsStore(results_dir)
     t0 = time.perf_counter()
     for sub in ("runs", "cases", "checkpoints", "partial"):  # temporary files of runs killed while writing
@@ -245,13 +249,27 @@ def run_grid(grid, results_dir: str | Path, *, cache_dir=None, progress: bool | 
             remove_orphan_temps(store.root / sub)
     todo = [c for c in grid.configs if not store.has(c.config_hash())]
     prepare_inputs(todo, cache_dir, progress=progress)
-    trained = 0
-    for k, cfg in enumerate(grid.configs, 1):
-        rows, cached = run_one(cfg, store, cache_dir=cache_dir, progress=progress)
-        trained += not cached
+    device = str(resolve_device(todo[0].device)) if todo else "cpu"
+    workers, threads = resolve_workers(len(todo), device)
+    total, count = len(grid.configs), [len(grid.configs) - len(todo)]
+
+    def done(job, out) -> None:
+        cfg, (cached, metric, value, wall) = job[0], out
+        count[0] += 1
         if not cached:
-            main = rows[(rows.split == "test") & rows.metric.isin(["mean_auc", "dice"])].iloc[0]
-            log.info("[%d/%d] %s %s %s %g seed %d: %s %.4f (%.1f s)", k, len(grid.configs), cfg.task, cfg.arch,
-                     cfg.init, cfg.fraction, cfg.seed, main.metric, main.value, main.wall_seconds)
-    return {"runs": len(grid.configs), "trained": trained, "cached": len(grid.configs) - trained,
+            log.info("[%d/%d] %s %s %s %g seed %d: %s %.4f (%.1f s)", count[0], total, cfg.task, cfg.arch,
+                     cfg.init, cfg.fraction, cfg.seed, metric, value, wall)
+
+    outs = run_parallel(_run_job, [(cfg, str(store.root), cache_dir, progress if workers == 1 else False)
+                                   for cfg in todo], workers=workers, threads=threads, on_done=done)
+    trained = sum(not cached for cached, *_ in outs)
+    return {"runs": total, "trained": trained, "cached": total - trained,
             "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _run_job(job) -> tuple[bool, str, float, float]:
+    """One run in a worker (or here): (read from the store?, main metric, its test value, wall seconds)."""
+    cfg, root, cache_dir, progress = job
+    rows, cached = run_one(cfg, ResultsStore(root), cache_dir=cache_dir, progress=progress)
+    main = rows[(rows.split == "test") & rows.metric.isin(["mean_auc", "dice"])].iloc[0]
+    return cached, str(main.metric), float(main.value), float(main.wall_seconds)

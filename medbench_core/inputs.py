@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .data import SplitData, load_task_data, require_prepared
-from .pretrain import find_init_checkpoint, get_init, get_init_checkpoint, init_normalisation, require_weights
+from .engine import resolve_device
+from .pretrain import (find_init_checkpoint, get_init, get_init_checkpoint, init_normalisation, require_weights,
+                       stage_configs)
 from .tasks import TaskSpec, create_task
+from .workers import resolve_workers, run_parallel
 
 
 def _downloadable(task: TaskSpec) -> bool:
@@ -51,8 +54,23 @@ def prepare_inputs(configs, cache_dir=None, *, progress: bool | None = None) -> 
     configs = list(configs)
     fetch_downloadable(configs, cache_dir)
     check_inputs(configs, cache_dir)
-    for arch, init, profile in dict.fromkeys((c.arch, c.init, c.profile) for c in configs):
+    chains = list(dict.fromkeys((c.arch, c.init, c.profile) for c in configs))
+    made_here = [c for c in chains if get_init(c[1]).weights or not stage_configs(c[1], c[0], c[2])
+                 or find_init_checkpoint(c[1], c[0], c[2], cache_dir=cache_dir) is not None]
+    for arch, init, profile in made_here:  # released weights (a download is one at a time), scratch, made ones
         get_init_checkpoint(init, arch, profile, cache_dir=cache_dir, progress=progress)
+    todo = [c for c in chains if c not in made_here]
+    device = "auto"  # as pre-training always ran: on the GPU when there is one, whatever device the runs name
+    workers, threads = resolve_workers(len(todo), str(resolve_device(device)))
+    # chains that share a stage (ImageNet-like, then chest) wait on its claim: each stage is made once
+    run_parallel(_make_chain, [(arch, init, profile, cache_dir, device, progress if workers == 1 else False)
+                               for arch, init, profile in todo], workers=workers, threads=threads)
+
+
+def _make_chain(job) -> str | None:
+    arch, init, profile, cache_dir, device, progress = job
+    path = get_init_checkpoint(init, arch, profile, cache_dir=cache_dir, device=device, progress=progress)
+    return str(path) if path else None
 
 
 @dataclass

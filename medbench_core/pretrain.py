@@ -278,6 +278,17 @@ def _run_stage(cfg: StageConfig, parent_path: Path | None, *, cache_dir, device,
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.exists():
         return path
+    # one process makes a stage: chains that share it (ImageNet-like, then chest) may run in parallel workers
+    from .claims import claimed
+
+    with claimed(path.parent, cfg.config_hash(), done=path.exists,
+                 what=f"pre-training {cfg.arch} on {cfg.source}") as mine:
+        if not mine or path.exists():
+            return path
+        return _make_stage(cfg, parent_path, path, device=device, cache_dir=cache_dir, progress=progress)
+
+
+def _make_stage(cfg: StageConfig, parent_path: Path | None, path: Path, *, cache_dir, device, progress) -> Path:
     t0 = time.perf_counter()
     dev = resolve_device(device)
     seed_everything(cfg.seed)

@@ -30,8 +30,8 @@ class Profile:
 _PROFILES: Registry[Profile] = Registry("profile")
 for _p in (
     Profile("smoke", "seconds-long runs for the test suite; numbers are meaningless", 32, 0.15, 2, 1, 2, 0.06),
-    Profile("demo", "the embedded default: generated data, a 2-core laptop CPU, all five sections in about 35 "
-            "minutes", 48, 1.0, 20, 5, 3, 1.0),
+    Profile("demo", "the embedded default: generated data, a 2-core laptop CPU, six seeds per cell so that each "
+            "verdict is checked on two disjoint halves of them", 48, 1.0, 20, 5, 6, 1.0),
     Profile("colab", "MedMNIST+ and real pre-trained weights on a free GPU", 64, 1.0, 100, 10, 3, 1.0,
             synthetic_ok=True),
     Profile("paper", "the papers' full protocol on the real datasets (lab GPU or Slurm)", None, 1.0, None, None, None,

@@ -57,6 +57,8 @@ class SectionProgress:
         self.walls: dict[str, float] = {}
         self.done: set[str] = set()
         self.made: set[Path] = set()
+        self.spans: list[tuple[float, float]] = []  # (start, end) of each run finished while watching
+        self._watching = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.t0 = time.perf_counter()
@@ -66,18 +68,22 @@ class SectionProgress:
     def poll(self) -> tuple[list[str], list[Path]]:
         """Runs and stages finished since the last poll."""
         new_runs = [h for h in self.names if h not in self.done and (self.runs_dir / f"{h}.csv").is_file()]
+        now = time.perf_counter()
         for h in new_runs:
             self.done.add(h)
             w = _wall_seconds(self.runs_dir / f"{h}.csv")
             if w is not None:
                 self.walls[h] = w
+                if self._watching:
+                    self.spans.append((now - w, now))
         new_stages = [p for p in self.stages if p not in self.made and p.is_file()]
         self.made.update(new_stages)
         return new_runs, new_stages
 
     def estimate(self) -> float | None:
         """Seconds left: each run not yet stored takes the mean recorded wall time of its task's stored runs (of all
-        stored runs when its task has none yet); None before any run has recorded one."""
+        stored runs when its task has none yet), divided by the measured ``concurrency``; None before any run has
+        recorded one."""
         if not self.walls:
             return None
         overall = sum(self.walls.values()) / len(self.walls)
@@ -89,7 +95,17 @@ class SectionProgress:
             if h not in self.done:
                 ws = by_task.get(self.task_of[h])
                 left += sum(ws) / len(ws) if ws else overall
-        return left
+        return left / self.concurrency()
+
+    def concurrency(self) -> float:
+        """How many runs train at once, as measured: the training seconds of the runs finished while watching over
+        the time from the first one's start to the last one's end (1 until two have finished; parallel workers,
+        ``workers.resolve_workers``, make it more than 1)."""
+        if len(self.spans) < 2:
+            return 1.0
+        busy = sum(end - start for start, end in self.spans)
+        window = max(end for _, end in self.spans) - min(start for start, _ in self.spans)
+        return max(1.0, busy / window) if window > 0 else 1.0
 
     def line(self, label: bool = True) -> str:
         elapsed = time.perf_counter() - self.t0
@@ -133,6 +149,7 @@ class SectionProgress:
 
     def __enter__(self) -> "SectionProgress":
         self.poll()  # what the store already holds is not news
+        self._watching = True
         self.t0 = time.perf_counter()
         before = len(self.done)
         self._write(f"{self.label}: {before} of {len(self.names)} runs already stored"

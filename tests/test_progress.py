@@ -49,3 +49,14 @@ def test_a_terminal_gets_one_redrawn_line(tmp_path):
         time.sleep(0.15)
     out = term.getvalue()
     assert "\r\x1b[K" in out and out.rstrip().endswith("done") and out.count("\n") == 2
+
+
+def test_the_estimate_divides_by_the_measured_number_of_runs_at_once(tmp_path):
+    configs = mb.validate_section_params("granularity", profile="smoke").configs[:6]
+    with SectionProgress("granularity", configs, tmp_path, tmp_path, stream=io.StringIO(), interval=10) as p:
+        assert p.concurrency() == 1.0
+        _store_run(tmp_path, configs[0], 10.0)
+        _store_run(tmp_path, configs[1], 10.0)  # two workers: two 10-s runs ending together
+        p.poll()
+        assert 1.9 < p.concurrency() <= 2.0
+        assert abs(p.estimate() - 4 * 10.0 / p.concurrency()) < 1e-9

@@ -210,8 +210,12 @@ class _Killed(Exception):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("task", ["syn_txc", "syn_pxs"])
-def test_a_run_killed_midway_resumes_from_its_last_epoch_with_the_same_numbers(task, tmp_path, smoke_cache):
+def test_a_run_killed_midway_resumes_from_its_last_epoch_with_the_same_numbers(task, tmp_path, smoke_cache,
+                                                                                monkeypatch):
+    from medbench_core import engine
     from medbench_core.experiments import make_run_config, run_one
+
+    monkeypatch.setattr(engine, "STATE_EVERY_S", 0.0)  # save after every epoch (a real run: every 30 s)
 
     cfg = make_run_config("domain-adaptation", task, "synth_imagenet", "test_resnet", 0, "smoke", max_epochs=4,
                           patience=10)
