@@ -257,6 +257,7 @@ def write_generated_pages(root: Path, profile: str) -> None:
     (out / "verdicts.md").write_text(
         "Our runs answer each claim with one of three words, computed by the section's rule:\n\n"
         + "".join(f"- **{k}**: {v}.\n" for k, v in report.OUTCOMES.items())
+        + "\n" + report.verdict_method()
         + "\nThe papers' own printed numbers are checked against their claims with three other words, so that "
           "the two are never confused:\n\n"
         + "".join(f"- **{k}**: {v}.\n" for k, v in papers.FLAGS.items()))

@@ -9,7 +9,9 @@ stated here. Nothing here trains, downloads or reads a dataset.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 
@@ -36,6 +38,27 @@ ASSUMED_THROUGHPUT = {"resnet50": 1200, "convnext_tiny": 900, "convnext_small": 
                       "deit_base": 450}
 THROUGHPUT_BASIS = ("assumed: one A100/H100-class GPU, bf16, batch 32, 224 px; segmentation at half; other sizes "
                     "by pixel count. Not measured by medbench")
+# Measured throughputs, written by benchmarks/gpu_check.py (benchmarks/gpu.sh) on a GPU machine; when present they
+# replace the assumed figures of the architectures they measured.
+THROUGHPUT_FILE = Path(__file__).resolve().parent / "data" / "gpu_throughput.json"
+
+
+def throughputs(path: str | Path | None = None) -> tuple[dict[str, float], str]:
+    """Images per second at 224 px by architecture, and the sentence that says where they come from: measured
+    (``THROUGHPUT_FILE``, for the architectures it holds) or assumed (``ASSUMED_THROUGHPUT``)."""
+    path = Path(path) if path is not None else THROUGHPUT_FILE
+    try:
+        record = json.loads(path.read_text())
+        steps = {r["arch"]: float(r["images_per_s"]) * (r["size"] / 224) ** 2 for r in record["paper_steps"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return dict(ASSUMED_THROUGHPUT), THROUGHPUT_BASIS
+    if not steps:
+        return dict(ASSUMED_THROUGHPUT), THROUGHPUT_BASIS
+    basis = (f"measured for {', '.join(steps)} on {record.get('device', 'a GPU')} ({record.get('speed', {})}, "
+             f"{str(record.get('measured_at', ''))[:10]}, benchmarks/gpu_check.py; paper_cls augmentation, "
+             f"{next(iter(record['paper_steps']))['size']} px crops scaled to 224 by pixel count); others "
+             + THROUGHPUT_BASIS.split(";")[0])
+    return ASSUMED_THROUGHPUT | steps, basis
 EVAL_SHARE = 0.25  # validation each epoch and the final test, as a share of training time (assumed)
 
 
@@ -82,14 +105,14 @@ def expected_epochs(protocol) -> int:
     return min(protocol.max_epochs, 3 * protocol.patience + (1 if protocol.stop_rule == "original" else 0))
 
 
-def _throughput(arch: str, size: int, segmentation: bool) -> float:
-    base = ASSUMED_THROUGHPUT.get(arch, 1000)
+def _throughput(arch: str, size: int, segmentation: bool, table: dict[str, float]) -> float:
+    base = table.get(arch, 1000)
     return base * (224 / size) ** 2 / (2 if segmentation else 1)
 
 
 def plan_grid(grid) -> list[TaskPlan]:
     """One ``TaskPlan`` per task of ``grid`` (a validated ``sections.Grid``)."""
-    out = []
+    out, table = [], throughputs()[0]
     for task in grid.tasks:
         cfgs = [c for c in grid.configs if c.task == task]
         if not cfgs:
@@ -100,7 +123,7 @@ def plan_grid(grid) -> list[TaskPlan]:
         seg = spec.kind != CLASSIFICATION
         hours = {"exp": 0.0, "max": 0.0}
         for c in cfgs:
-            seconds_per_epoch = n * c.fraction / _throughput(c.arch, c.image_size, seg) * (1 + EVAL_SHARE)
+            seconds_per_epoch = n * c.fraction / _throughput(c.arch, c.image_size, seg, table) * (1 + EVAL_SHARE)
             hours["exp"] += seconds_per_epoch * expected_epochs(c)
             hours["max"] += seconds_per_epoch * c.max_epochs
         total = RELEASE_IMAGES.get(spec.source, n)
@@ -150,7 +173,7 @@ def format_plan(grid, study: list | None = None) -> str:
     plans = plan_grid(grid)
     lines = [f"plan: {grid.section.key} on {grid.profile}: {len(grid.configs)} runs "
              f"({len(grid.seeds)} per cell), {sum(t.gpu_hours for t in plans):,.0f} GPU-hours expected, "
-             f"{sum(t.gpu_hours_max for t in plans):,.0f} at most; throughput {THROUGHPUT_BASIS}; expected epochs "
+             f"{sum(t.gpu_hours_max for t in plans):,.0f} at most; throughput {throughputs()[1]}; expected epochs "
              "assumed at three patience-lengths."]
     df = plan_table(grid)
     lines.append(df.to_string(index=False))

@@ -51,7 +51,9 @@ class SectionProgress:
         self.stream = stream or sys.stderr
         self.live = bool(getattr(self.stream, "isatty", lambda: False)())
         self.names = {c.config_hash(): f"{c.task} {c.arch} {c.init} {c.fraction:g} seed {c.seed}" for c in configs}
-        self.task_of = {c.config_hash(): c.task for c in configs}
+        # what a run costs depends on its task, architecture and training fraction: the estimate looks for stored
+        # runs of the same kind, from the most to the least alike
+        self.kinds = {c.config_hash(): ((c.task, c.arch, c.fraction), (c.task, c.arch), (c.task,)) for c in configs}
         self.runs_dir = Path(results_dir) / "runs"
         self.stages = stage_paths(configs, cache_dir)
         self.walls: dict[str, float] = {}
@@ -81,19 +83,20 @@ class SectionProgress:
         return new_runs, new_stages
 
     def estimate(self) -> float | None:
-        """Seconds left: each run not yet stored takes the mean recorded wall time of its task's stored runs (of all
-        stored runs when its task has none yet), divided by the measured ``concurrency``; None before any run has
-        recorded one."""
+        """Seconds left: each run not yet stored takes the mean recorded wall time of the stored runs most like it
+        (same task, architecture and training fraction; else same task and architecture; else same task; else all),
+        divided by the measured ``concurrency``; None before any run has recorded one."""
         if not self.walls:
             return None
         overall = sum(self.walls.values()) / len(self.walls)
-        by_task: dict[str, list[float]] = {}
+        seen: dict[tuple, list[float]] = {}
         for h, w in self.walls.items():
-            by_task.setdefault(self.task_of[h], []).append(w)
+            for kind in self.kinds[h]:
+                seen.setdefault(kind, []).append(w)
         left = 0.0
         for h in self.names:
             if h not in self.done:
-                ws = by_task.get(self.task_of[h])
+                ws = next((seen[k] for k in self.kinds[h] if k in seen), None)
                 left += sum(ws) / len(ws) if ws else overall
         return left / self.concurrency()
 

@@ -425,6 +425,24 @@ class Verdict:
                 + "\n".join(f"- {r}" for r in self.reasons))
 
 
+def verdict_method() -> str:
+    """How every verdict is drawn, for the methods page (numbers from the code, never typed)."""
+    from .stats import ALPHA
+
+    return (f"**Several comparisons, one error rate.** A rule that scans several comparisons (tasks, models or training "
+            f"fractions) counts a difference as significant only after Holm's step-down adjustment of that family of "
+            f"p-values (`stats.holm`): the chance that any difference of the family is called significant when none "
+            f"exists stays at most {ALPHA}. Without it, six self-supervised models with no effect at all would show "
+            f"at least one \"significant\" model about one time in four. The tables keep the per-comparison marks the "
+            f"papers print.\n\n"
+            f"**Another draw of seeds.** A verdict must not be a draw of seeds. With at least {MIN_SEEDS_FOR_HALVES} "
+            f"seeds per cell, the same rule is applied to each of two disjoint halves of the seeds (the lower and the "
+            f"upper half) and to subsets of half the seeds (all of them, or a seeded sample of {MAX_SUBSETS}). The "
+            f"verdict is **stable** when both halves give it; each page states the halves' verdicts and the share of "
+            f"subsets on which it holds. A verdict that one half does not give is not claimed: it is reported as "
+            f"*{INCONCLUSIVE}*, with the reason. With fewer seeds the page says that stability was not measured.\n")
+
+
 def _seed_span(seeds) -> str:
     seeds = sorted(int(s) for s in seeds)
     if len(seeds) > 2 and seeds == list(range(seeds[0], seeds[-1] + 1)):
@@ -464,8 +482,8 @@ class Stability:
         if self.stable:
             return (f"stable: the same rule on each disjoint half of the seeds gives the same verdict ({halves}); "
                     f"it holds on {share}")
-        return (f"not stable: on all {self.n_seeds} seeds the rule gives {self.outcome}, but not on each disjoint "
-                f"half ({halves}); it holds on {share}")
+        return (f"not stable: on all {self.n_seeds} seeds the rule gives “{self.outcome}”, but not on each "
+                f"disjoint half ({halves}); it holds on {share}")
 
     def short(self) -> str:
         """A few words for tables and headlines: ``stable (18 of 20 subsets)``."""

@@ -15,7 +15,10 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import sys
+import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 
 from .errors import BadValueError
 
@@ -23,6 +26,7 @@ log = logging.getLogger("medbench")
 
 THREADS_PER_WORKER = 1  # measured on 2 cores (benchmarks/README.md): 2 x 1 thread beats 1 x 2 threads by 1.3x
 MIN_JOBS = 3  # fewer jobs than this run in the calling process: a worker's start (about 5 s of imports) would not pay
+MIN_JOB_S = 2.0  # nor for jobs shorter than this (the first one, timed here, tells)
 WORKER_MEMORY_GB = 1.5  # peak resident memory of one demo worker (measured 1.2 GB), so that workers never swap
 
 
@@ -86,23 +90,58 @@ def _init_worker(threads: int) -> None:
     logging.basicConfig(level=logging.WARNING)
 
 
-def run_parallel(fn, jobs: list, *, workers: int, threads: int, on_done=None) -> list:
+@contextmanager
+def _main_not_rerun():
+    """Start workers without running the caller's main script again in each of them. ``spawn`` re-imports the
+    ``__main__`` module by its path; a researcher's script that calls ``run_grid`` without an ``if __name__ ==
+    "__main__":`` guard would then start its whole work again in every worker (and fail). The jobs' functions live in
+    medbench's own modules, so the workers never need the caller's main module: it is hidden while they start."""
+    main = sys.modules.get("__main__")
+    saved = {k: getattr(main, k) for k in ("__file__", "__spec__") if main is not None and hasattr(main, k)}
+    if "__file__" in saved:
+        delattr(main, "__file__")
+    if "__spec__" in saved:
+        main.__spec__ = None  # multiprocessing reads it; None means "no module to import"
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            setattr(main, k, v)
+
+
+def run_parallel(fn, jobs: list, *, workers: int, threads: int, on_done=None, probe: bool = True) -> list:
     """``fn(job)`` for every job (``fn`` a module-level function, ``jobs`` picklable), ``workers`` at a time in
     spawned processes; ``on_done(job, result)`` in this process as each finishes. Returns the results in the
     order of ``jobs``. The first job that raises cancels the ones not started and its error is raised here, after
-    the running ones have finished (each leaves the store as a run of its own would)."""
-    if workers <= 1 or len(jobs) <= 1:
-        out = []
-        for j in jobs:
+    the running ones have finished (each leaves the store as a run of its own would).
+
+    With ``probe`` the first job runs here and is timed: when it took less than ``MIN_JOB_S`` (the smoke profile's
+    runs take a fraction of a second) the rest run here too, since starting workers would cost more than it saves."""
+    out = []
+
+    def inline(js) -> None:
+        for j in js:
             out.append(fn(j))
             if on_done:
                 on_done(j, out[-1])
+
+    if workers <= 1 or len(jobs) <= 1:
+        inline(jobs)
         return out
+    if probe:
+        t0 = time.perf_counter()
+        inline(jobs[:1])
+        if time.perf_counter() - t0 < MIN_JOB_S or len(jobs) == 2:
+            inline(jobs[1:])
+            return out
+        return out + run_parallel(fn, jobs[1:], workers=min(workers, len(jobs) - 1), threads=threads,
+                                  on_done=on_done, probe=False)
     results: dict[int, object] = {}
     error: BaseException | None = None
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(threads,)) as pool:
-        pending = {pool.submit(fn, j): k for k, j in enumerate(jobs)}
+        with _main_not_rerun():  # the workers are started by the first submissions
+            pending = {pool.submit(fn, j): k for k, j in enumerate(jobs)}
         try:
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)

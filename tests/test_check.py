@@ -28,14 +28,14 @@ def _student_file(path, section="domain-adaptation", drop=0, shift=None):
 def test_a_complete_plausible_file_passes(tmp_path, capsys):
     assert main(["check", str(_student_file(tmp_path / "r.csv")), "--section", "domain-adaptation"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("All good.") and "36 of 36 runs" in out and "inside the reference demo's ranges" in out
+    assert out.startswith("All good.") and "72 of 72 runs" in out and "inside the reference demo's ranges" in out
 
 
 def test_missing_runs_and_odd_scores_are_named_with_what_to_do(tmp_path, capsys):
     path = _student_file(tmp_path / "r.csv", drop=2, shift=-0.4)
     assert main(["check", str(path), "--section", "domain-adaptation"]) == 1
     out = capsys.readouterr().out
-    assert "34 of 36 runs" in out and out.count("✗ missing run") == 2
+    assert "70 of 72 runs" in out and out.count("✗ missing run") == 2
     assert "medbench run domain-adaptation --profile demo" in out
     assert "outside the range the reference demo gave" in out and "training stopped early" in out
 

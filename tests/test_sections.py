@@ -24,7 +24,7 @@ def test_sections_in_the_papers_order_with_their_grids():
     # runs are shared across sections through their hash: the granularity baseline is the domain-adaptation one
     gr, da = (set(mb.validate_section_params(s, profile="demo").hashes) for s in ("granularity",
                                                                                   "domain-adaptation"))
-    assert len(gr & da) == 2 * 3 * 3  # scratch and ImageNet-like on three shared tasks, three seeds
+    assert len(gr & da) == 2 * 3 * mb.get_profile("demo").num_runs  # scratch, ImageNet-like; three shared tasks
 
 
 def test_fraction_manifests_are_nested_train_only_and_used_by_runs(tmp_path):

@@ -1,6 +1,4 @@
 """Independent runs and pre-training chains in parallel worker processes: sized to the machine, each made once."""
-import json
-
 import pytest
 
 import medbench_core as mb
@@ -42,31 +40,53 @@ def _fail_on_three(x):
 
 def test_run_parallel_keeps_the_order_and_raises_the_first_error():
     seen = []
-    assert workers.run_parallel(_double, [1, 2, 3, 4], workers=2, threads=1,
+    assert workers.run_parallel(_double, [1, 2, 3, 4], workers=2, threads=1, probe=False,
                                 on_done=lambda j, r: seen.append((j, r))) == [2, 4, 6, 8]
     assert sorted(seen) == [(1, 2), (2, 4), (3, 6), (4, 8)]
     with pytest.raises(ValueError, match="three"):
-        workers.run_parallel(_fail_on_three, [1, 2, 3, 4], workers=2, threads=1)
+        workers.run_parallel(_fail_on_three, [1, 2, 3, 4], workers=2, threads=1, probe=False)
+
+
+def _pid(x):
+    import os
+
+    return os.getpid()
+
+
+def test_short_jobs_stay_in_this_process_long_ones_go_to_workers(monkeypatch):
+    import os
+
+    assert set(workers.run_parallel(_pid, list(range(5)), workers=2, threads=1)) == {os.getpid()}
+    monkeypatch.setattr(workers, "MIN_JOB_S", 0.0)  # as if the first job had taken long
+    pids = workers.run_parallel(_pid, list(range(5)), workers=2, threads=1)
+    assert pids[0] == os.getpid() and os.getpid() not in pids[1:]
 
 
 @pytest.mark.slow
 def test_a_grid_trains_each_run_once_across_workers(tmp_path, monkeypatch):
-    """A fresh cache: the shared ImageNet-like stage is made once though two chains start from it in parallel;
-    every run trains once; a second call trains nothing; no claim is left behind."""
+    """Two chains that start from the same ImageNet-like stage, made at once in two workers on a fresh cache: the
+    shared stage is made once; then a grid's runs in workers: each trains once, a second call trains nothing, and
+    no claim is left behind."""
+    from medbench_core.inputs import _make_chain
+
+    cache, results = tmp_path / "cache", tmp_path / "results"
+    jobs = [("test_resnet", init, "smoke", str(cache), "auto", False)
+            for init in ("synth_imagenet_chest", "synth_imagenet")]
+    paths = workers.run_parallel(_make_chain, jobs, workers=2, threads=1, probe=False)
+    made = sorted(p.name.split("-")[0] for p in (cache / "pretrain").glob("*.pt"))
+    assert made == ["chest", "natural"]  # natural once, though both chains needed it at the same time
+    assert paths[1].endswith(".pt") and "natural" in paths[1]
+
     monkeypatch.setenv("MEDBENCH_WORKERS", "2")
+    monkeypatch.setattr(workers, "MIN_JOB_S", 0.0)  # smoke runs are short: use the workers all the same
     grid = mb.validate_section_params("domain-adaptation", profile="smoke", tasks=["syn_txc"],
                                       inits=["synth_imagenet", "synth_imagenet_chest", "scratch"],
                                       protocol={"max_epochs": 1})
-    cache, results = tmp_path / "cache", tmp_path / "results"
     out = mb.run_grid(grid, results, cache_dir=cache, progress=False)
     assert out["trained"] == len(grid.configs) == 6 and out["cached"] == 0
     store = ResultsStore(results)
     assert all(store.has(h) for h in grid.hashes)
-    stages = sorted(p.name.split("-")[0] for p in (cache / "pretrain").glob("*.pt"))
-    assert stages == ["chest", "natural"]  # natural once, though both chains need it
-    for p in (cache / "pretrain").glob("*.pt"):
-        meta = json.loads(__import__("torch").load(p, weights_only=True)["meta_json"])
-        assert meta["arch"] == "test_resnet"
+    assert len(list((cache / "pretrain").glob("*.pt"))) == 2  # nothing made again
     assert not list(results.glob("claims/*.json")) and not list((cache / "pretrain").glob("claims/*.json"))
     again = mb.run_grid(grid, results, cache_dir=cache, progress=False)
     assert again["trained"] == 0 and again["cached"] == 6
@@ -96,3 +116,23 @@ def test_a_short_run_writes_no_training_state(tmp_path, monkeypatch):
     engine.fit(model, BatchLoader(inp.data["train"], 16, train=True, seed=0, **io),
                BatchLoader(inp.data["val"], 64, train=False, **io), inp.task, **fit_args)
     assert len(saves) == 2  # after epochs 0 and 1 (not after the last)
+
+
+@pytest.mark.slow
+def test_a_script_without_a_main_guard_can_use_the_workers(tmp_path):
+    """``spawn`` runs the caller's main script again in each worker unless it is hidden: a researcher's plain script
+    calling run_grid must not start its whole work again (or fail) in every worker."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "plain.py"
+    script.write_text(
+        "import medbench_core as mb\nfrom medbench_core import workers\nworkers.MIN_JOB_S = 0.0\n"
+        "print('started', flush=True)\n"
+        "g = mb.validate_section_params('granularity', profile='smoke', tasks=['syn_txc'], num_seeds=2)\n"
+        f"print(mb.run_grid(g, {str(tmp_path / 'res')!r}, cache_dir={str(tmp_path / 'cache')!r}, progress=False))\n")
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "MEDBENCH_WORKERS": "2"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.count("started") == 1 and "'trained': 6" in proc.stdout

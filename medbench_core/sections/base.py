@@ -263,8 +263,8 @@ class Results:
         word, reasons = v.outcome, list(v.reasons)
         if stability.measurable and not stability.stable and word != report.INCONCLUSIVE:
             word = report.INCONCLUSIVE
-            reasons.insert(0, f"the rule gives {v.outcome} on all {stability.n_seeds} seeds but not on each disjoint "
-                              "half of them: an answer that changes with the draw of seeds is not claimed")
+            reasons.insert(0, f"the rule gives “{v.outcome}” on all {stability.n_seeds} seeds but not on each "
+                              "disjoint half of them: an answer that changes with the draw of seeds is not claimed")
         if len(self.flags):
             try:
                 without = self.judged_on(self.df[~self.df["config_hash"].isin(self.flags["config_hash"])])
