@@ -22,7 +22,8 @@ def main(results_dir: str) -> None:
     g = df.groupby(["task", "arch", "init", "fraction", "metric"])["value"]
     ref = pd.DataFrame({"n": g.size(), "mean": g.mean(), "std": g.std(ddof=1), "min": g.min(), "max": g.max()})
     ref = ref.reset_index().round(6)
-    OUT.write_text("# demo-profile test scores of the issue-3 `make book` build (SYNTHETIC data), per run group\n"
+    OUT.write_text("# demo-profile test scores of the issue-22 `make book` build (six seeds per cell, SYNTHETIC data), "
+                   "per run group\n"
                    + ref.to_csv(index=False))
     print(f"{len(ref)} groups from {len(df)} runs -> {OUT}")
 

@@ -25,7 +25,9 @@ def test_book_builds_from_smoke_results(built_book, smoke_cache):
     verdict = re.search(r"Verdict on the paper’s claim: (agrees|does not agree|inconclusive)\.", text)
     assert verdict, "computed verdict missing from the page"
     # the prose reads the same verdict through glue, and no glue role is left unresolved
-    assert f"the verdict on the paper’s claim is {verdict.group(1)}." in " ".join(text.split())
+    prose = " ".join(text.split())
+    assert f"the verdict on the paper’s claim is {verdict.group(1)} (stability over draws of seeds: " in prose
+    assert "Stability. not measured: 2 seeds per cell" in prose  # smoke: too few seeds for two halves, said so
     assert "{glue:" not in page
 
     # all five sections and the summary, in the paper's order, each with its table, figure and verdict
@@ -36,7 +38,8 @@ def test_book_builds_from_smoke_results(built_book, smoke_cache):
         assert re.search(r"Verdict on the paper’s claim: (agrees|does not agree|inconclusive)\.", text), nb
         assert "{glue:" not in page, nb
     summary = (html / "book" / "executed" / "summary.html").read_text()
-    verdicts = re.findall(r"<b>(agrees|does not agree|inconclusive|not run[^<]*)</b>", summary)
+    verdicts = re.findall(r"<b>(agrees|does not agree|inconclusive|not run[^<;]*)(?:; [^<]*)?</b>", summary)
+    assert summary.count("; not measured (2 seeds)</b>") == 5  # each verdict with its stability (smoke: 2 seeds)
     assert len(verdicts) == 5 and not any(v.startswith("not run") for v in verdicts), verdicts
     assert all(t in summary for t in ("Fine-grained vs coarse-grained", "ConvNets vs vision transformers"))
     assert 'href="01_granularity.html"' in summary

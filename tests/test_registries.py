@@ -29,7 +29,7 @@ def test_profile_scales_protocol_and_sizes():
     demo, smoke = mb.create_task("syn_dxc", "demo"), mb.create_task("syn_dxc", "smoke")
     assert demo.protocol.image_size == 48 and smoke.protocol.image_size == 32
     assert smoke.protocol.max_epochs == 2 and demo.protocol.max_epochs == 20
-    assert demo.protocol.num_runs == 3
+    assert demo.protocol.num_runs == 6  # two disjoint halves of three seeds: each verdict checked on both
     assert all(s < d for s, d in zip(smoke.sizes, demo.sizes))
     paper = mb.create_task("syn_dxc", "paper")
     assert paper.protocol == mb.tasks.get_task_spec("syn_dxc").protocol  # the paper profile changes nothing
