@@ -485,6 +485,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="medbench: %(message)s", stream=sys.stderr)
     try:
+        from .workers import check_environment
+
+        check_environment()  # a bad MEDBENCH_WORKERS stops here, not inside a notebook after the data are ready
         return args.func(args)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

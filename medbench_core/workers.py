@@ -57,6 +57,12 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def check_environment() -> None:
+    """Refuse a malformed ``MEDBENCH_WORKERS`` or ``MEDBENCH_THREADS_PER_WORKER`` (one line, before any work)."""
+    _env_int("MEDBENCH_WORKERS")
+    _env_int("MEDBENCH_THREADS_PER_WORKER")
+
+
 def resolve_workers(jobs: int, device: str = "cpu") -> tuple[int, int]:
     """(processes, threads per process) for ``jobs`` independent jobs on ``device`` (``cpu`` or ``cuda``...).
 

@@ -136,3 +136,13 @@ def test_a_script_without_a_main_guard_can_use_the_workers(tmp_path):
                           env={**os.environ, "MEDBENCH_WORKERS": "2"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("started") == 1 and "'trained': 6" in proc.stdout
+
+
+def test_a_bad_worker_count_is_one_line_before_any_work(tmp_path, monkeypatch, capsys):
+    from medbench_core.cli import main
+
+    monkeypatch.setenv("MEDBENCH_WORKERS", "lots")
+    code = main(["run", "granularity", "--profile", "smoke", "--results-dir", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("error:") == 1 and "MEDBENCH_WORKERS='lots'" in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # nothing written
