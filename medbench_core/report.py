@@ -438,8 +438,9 @@ def verdict_method() -> str:
             f"**Another draw of seeds.** A verdict must not be a draw of seeds. With at least {MIN_SEEDS_FOR_HALVES} "
             f"seeds per cell, the same rule is applied to each of two disjoint halves of the seeds (the lower and the "
             f"upper half) and to subsets of half the seeds (all of them, or a seeded sample of {MAX_SUBSETS}). The "
-            f"verdict is **stable** when both halves give it; each page states the halves' verdicts and the share of "
-            f"subsets on which it holds. A verdict that one half does not give is not claimed: it is reported as "
+            f"verdict is **stable** when both halves give it and it holds on at least {STABLE_SHARE:.0%} of the subsets; "
+            f"each page states the halves' verdicts and the share of "
+            f"subsets on which it holds. A verdict that is not stable is not claimed: it is reported as "
             f"*{INCONCLUSIVE}*, with the reason. With fewer seeds the page says that stability was not measured.\n")
 
 
@@ -455,7 +456,8 @@ class Stability:
     """How a verdict drawn from ``n_seeds`` seeds per cell fares on other draws of seeds: the verdict of the same
     rule on each of two disjoint halves of the seeds (``halves``: (seeds, outcome) pairs; empty when there are
     fewer than ``MIN_SEEDS_FOR_HALVES``), and on every subset of half the seeds (or a seeded sample of them):
-    ``held`` of ``subsets``. ``stable``: both halves give the verdict drawn from all the seeds."""
+    ``held`` of ``subsets``. ``stable``: both halves give the verdict drawn from all the seeds, and it holds on at
+    least ``STABLE_SHARE`` of the subsets."""
 
     outcome: str  # the rule on all the seeds
     n_seeds: int
@@ -470,7 +472,8 @@ class Stability:
 
     @property
     def stable(self) -> bool:
-        return self.measurable and all(o == self.outcome for _, o in self.halves)
+        return (self.measurable and all(o == self.outcome for _, o in self.halves)
+                and self.held >= STABLE_SHARE * self.subsets)
 
     def sentence(self) -> str:
         if not self.measurable:
@@ -482,8 +485,11 @@ class Stability:
         if self.stable:
             return (f"stable: the same rule on each disjoint half of the seeds gives the same verdict ({halves}); "
                     f"it holds on {share}")
-        return (f"not stable: on all {self.n_seeds} seeds the rule gives “{self.outcome}”, but not on each "
-                f"disjoint half ({halves}); it holds on {share}")
+        if any(o != self.outcome for _, o in self.halves):
+            return (f"not stable: on all {self.n_seeds} seeds the rule gives “{self.outcome}”, but not on each "
+                    f"disjoint half ({halves}); it holds on {share}")
+        return (f"not stable: on all {self.n_seeds} seeds and on each disjoint half the rule gives “{self.outcome}” "
+                f"({halves}), but it holds on only {share}, under the {STABLE_SHARE:.0%} a stable verdict needs")
 
     def short(self) -> str:
         """A few words for tables and headlines: ``stable (18 of 20 subsets)``."""
@@ -494,6 +500,10 @@ class Stability:
 
 MIN_SEEDS_FOR_HALVES = 4  # two disjoint halves of at least two seeds each
 MAX_SUBSETS = 24  # subsets of half the seeds judged for the share (a seeded sample beyond this)
+# A stable verdict also holds on this share of the half-seed subsets. Both halves alone proved too weak on the demo:
+# the architectures verdict held on both halves of seeds 0-5 (18 of 20 subsets) and on only one half of seeds 6-11
+# (benchmarks/README.md, issue 22). A verdict that one half-draw in twenty changes is a draw of seeds.
+STABLE_SHARE = 0.95
 
 
 def seed_subsets(seeds, size: int, limit: int = MAX_SUBSETS, seed: int = 0) -> list[tuple[int, ...]]:

@@ -94,6 +94,16 @@ def test_a_verdict_that_one_half_of_the_seeds_does_not_give_is_not_claimed():
     assert "not stable" in mb.get_section("granularity").headlines(res)["gr_stability"]
 
 
+def test_a_verdict_both_halves_give_but_two_subsets_in_twenty_do_not_is_not_stable():
+    # the demo's architectures verdict on seeds 0-5: both halves, 18 of 20 half-seed subsets; seeds 6-11 then
+    # gave it on one half only (benchmarks/README.md, issue 22)
+    halves = [((0, 1, 2), report.DISAGREES), ((3, 4, 5), report.DISAGREES)]
+    st = report.Stability(report.DISAGREES, 6, halves, held=18, subsets=20, subset_size=3)
+    assert not st.stable and st.short() == "not stable (18 of 20 half-seed subsets)"
+    assert "holds on only 18 of 20" in st.sentence() and f"{report.STABLE_SHARE:.0%}" in st.sentence()
+    assert report.Stability(report.DISAGREES, 6, halves, held=19, subsets=20, subset_size=3).stable
+
+
 def test_too_few_seeds_say_stability_is_not_measured():
     g = _grid("granularity", tasks=("syn_pxs",), inits=("synth_imagenet", "synth_inat"))
     df = _runs({("synth_imagenet", "syn_pxs", 1.0): [70.0, 70.2, 69.8], ("synth_inat", "syn_pxs", 1.0): [76, 76.2, 75.8]})

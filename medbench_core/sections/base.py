@@ -256,15 +256,15 @@ class Results:
     @cached_property
     def verdict(self) -> report.Verdict:
         """The section's verdict, with its stability over draws of seeds (``report.measure_stability``): a verdict
-        that the two disjoint halves of the seeds do not both give is not claimed (it becomes inconclusive, and
-        says why). With flagged runs, a last reason says whether it holds without them."""
+        that is not stable (a disjoint half of the seeds, or more than one in twenty subsets of half the seeds, does
+        not give it) is not claimed: it becomes inconclusive, and says why. With flagged runs, a last reason says whether it holds without them."""
         v = self.section.judge(self)
         stability = report.measure_stability(self.judged_on, self.df, v.outcome)
         word, reasons = v.outcome, list(v.reasons)
         if stability.measurable and not stability.stable and word != report.INCONCLUSIVE:
             word = report.INCONCLUSIVE
-            reasons.insert(0, f"the rule gives “{v.outcome}” on all {stability.n_seeds} seeds but not on each "
-                              "disjoint half of them: an answer that changes with the draw of seeds is not claimed")
+            reasons.insert(0, f"the rule gives “{v.outcome}” on all {stability.n_seeds} seeds but it is not stable "
+                              f"({stability.short()}): an answer that changes with the draw of seeds is not claimed")
         if len(self.flags):
             try:
                 without = self.judged_on(self.df[~self.df["config_hash"].isin(self.flags["config_hash"])])
