@@ -101,7 +101,14 @@ class Browser:
                     raise RuntimeError(f"{method}: {msg['error']}")
                 return msg.get("result", {})
 
-    def open(self, url: str, timeout: float = 30) -> None:
+    def _url(self) -> str | None:
+        try:
+            return self.call("Runtime.evaluate", expression="document.URL", returnByValue=True)["result"].get("value")
+        except RuntimeError:
+            return None
+
+    def open(self, url: str, timeout: float = 120) -> None:
+        before = self._url()
         self.call("Page.navigate", url=url)
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -111,7 +118,8 @@ class Browser:
                                   returnByValue=True)["result"].get("value")
             except RuntimeError:  # the page navigated while the expression ran: ask again
                 state = None
-            if state == [url, "complete"]:
+            # the new document, complete; or the page it redirects to (index.html), complete
+            if state and state[1] == "complete" and (state[0] == url or (state[0] != before and url != before)):
                 return
             time.sleep(0.1)
         raise TimeoutError(f"{url} did not finish loading")
