@@ -180,7 +180,19 @@ class PaperSeg:
         return x, y
 
 
-AUGMENTATIONS: dict[str, Pipeline] = {"light": light, "paper_cls": paper_cls, "paper_seg": PaperSeg()}
+def none(x: torch.Tensor, y: torch.Tensor, out_size: int, gen: torch.Generator):
+    """No online augmentation: the images as stored, at ``out_size`` (the original code on DRIVE, whose training
+    set is augmented offline, ``Version1/main_segmentation.py`` 88-90).
+
+    Example:
+        >>> x = torch.rand(2, 3, 32, 32)
+        >>> bool((none(x, torch.zeros(2, 1), 32, torch.Generator())[0] == x).all())
+        True
+    """
+    return _fit(x, y, out_size)
+
+
+AUGMENTATIONS: dict[str, Pipeline] = {"light": light, "paper_cls": paper_cls, "paper_seg": PaperSeg(), "none": none}
 
 
 def list_augmentations() -> list[str]:
@@ -188,7 +200,7 @@ def list_augmentations() -> list[str]:
 
     Example:
         >>> list_augmentations()
-        ['light', 'paper_cls', 'paper_seg']
+        ['light', 'paper_cls', 'paper_seg', 'none']
     """
     return list(AUGMENTATIONS)
 
@@ -375,4 +387,4 @@ def _crop_grid(start: torch.Tensor, side: torch.Tensor, out: int, device) -> tor
 
 _DISTORTIONS = {"elastic": _elastic_grid, "grid": _grid_distortion_grid, "optical": _optical_grid}
 
-__all__ = ["AUGMENTATIONS", "DEVIATIONS", "PaperSeg", "get_augmentation", "light", "list_augmentations", "paper_cls"]
+__all__ = ["AUGMENTATIONS", "DEVIATIONS", "PaperSeg", "none", "get_augmentation", "light", "list_augmentations", "paper_cls"]

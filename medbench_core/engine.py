@@ -3,6 +3,8 @@ the learning-rate schedule and the best checkpoint around them."""
 from __future__ import annotations
 
 import copy
+import functools
+import math
 import os
 import random
 import time
@@ -103,6 +105,22 @@ def soft_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0)
     return (1 - (2 * inter + eps) / (probs.sum(1) + target.sum(1) + eps)).mean()
 
 
+def batch_dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    """1 - one soft Dice over the whole batch flattened together (the original code's ``torch_dice_coef_loss``,
+    ``Version1/utils.py`` lines 114-118: one sum over every pixel of every image, smooth 1), so an image with a large
+    mask weighs more than one with a small or empty mask; pixels labelled ``IGNORE`` do not count.
+
+    Example:
+        >>> t = torch.zeros(2, 1, 4, 4); t[0] = 1
+        >>> round(float(batch_dice_loss(torch.full((2, 1, 4, 4), 20.0), t)), 3)  # all predicted: 2*16+1 / 32+16+1
+        0.327
+    """
+    target, valid = _valid(target)
+    probs = torch.sigmoid(logits) * valid
+    inter = (probs * target).sum()
+    return 1 - (2 * inter + eps) / (probs.sum() + target.sum() + eps)
+
+
 def masked_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Binary cross-entropy averaged over the entries whose target is not ``IGNORE`` (all of them, usually).
 
@@ -119,12 +137,34 @@ def masked_bce(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 LOSSES = {
     "bce": masked_bce,
     "dice": soft_dice_loss,
+    "dice_batch": batch_dice_loss,
     "bce_dice": lambda lo, t: masked_bce(lo, t) + soft_dice_loss(lo, t),
     # class indices, or one-hot float targets of a multi-class task (e.g. OrganAMNIST)
     "ce": lambda lo, t: F.cross_entropy(lo, t if t.shape == lo.shape else t.long()),
 }
 OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-SCHEDULERS = ("plateau", "cosine")  # the schedules ``fit`` knows
+SCHEDULERS = ("plateau", "cosine", "cosine_original")  # the schedules ``fit`` knows
+
+
+def original_cosine(epoch: int, max_epochs: int, warmup_epochs: int = 0) -> float:
+    """The share of the initial learning rate the original code trains epoch ``epoch`` (from 0) with.
+
+    Without warm-up (Version 1 segmentation, ``Version1/engine.py`` 210-216 and ``utils.py`` 127-135): the rate is
+    set after each epoch to the cosine of that epoch's index, so epochs 0 and 1 train at the full rate and epoch
+    ``e`` at ``(1 + cos(pi (e - 1) / E)) / 2``: a step behind torch's ``CosineAnnealingLR``. With ``warmup_epochs``
+    W (Version 2, ``Version2/engine.py`` 179-182 and ``utils.py`` 126-131): set before each epoch to
+    ``min(1, e / W) (1 + cos(pi clip((e - W) / (E - W), 0, 1))) / 2``, so epoch 0 trains at rate 0.
+
+    Example:
+        >>> [round(original_cosine(e, 4), 3) for e in range(5)]
+        [1.0, 1.0, 0.854, 0.5, 0.146]
+        >>> [round(original_cosine(e, 6, 2), 3) for e in range(4)]
+        [0.0, 0.5, 1.0, 0.854]
+    """
+    if not warmup_epochs:
+        return (1 + math.cos(math.pi * (max(epoch - 1, 0) % max_epochs) / max_epochs)) / 2
+    progress = min(max((epoch - warmup_epochs) / max(max_epochs - warmup_epochs, 1), 0.0), 1.0)
+    return min(1.0, epoch / warmup_epochs) * (1 + math.cos(math.pi * progress)) / 2
 
 
 def make_loss(name: str):
@@ -328,10 +368,13 @@ def fit(model: nn.Module, train_loader, val_loader, task: TaskSpec, *, device: t
             milestones=[warmup_epochs])
     elif scheduler == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max_epochs)
+    elif scheduler == "cosine_original":
+        sched = torch.optim.lr_scheduler.LambdaLR(
+            opt, functools.partial(original_cosine, max_epochs=max_epochs, warmup_epochs=warmup_epochs))
     else:
-        raise ValueError(f"unknown scheduler {scheduler!r}; valid schedulers: plateau, cosine")
-    if warmup_epochs and scheduler != "cosine":
-        raise ValueError("warmup_epochs needs scheduler='cosine' (the MedIA 2025 protocol)")
+        raise ValueError(f"unknown scheduler {scheduler!r}; valid schedulers: {', '.join(SCHEDULERS)}")
+    if warmup_epochs and scheduler == "plateau":
+        raise ValueError("warmup_epochs needs a cosine scheduler (the MedIA 2025 protocol)")
     model.to(device)
     scaler = torch.amp.GradScaler(device.type) if speed.amp == torch.float16 else None  # bf16 needs no scaling
     best_loss, best_epoch, best_state, history = float("inf"), -1, None, []

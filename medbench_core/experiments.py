@@ -29,7 +29,7 @@ from .models import create_model, list_archs
 from .paths import remove_orphan_temps
 from .pretrain import init_fingerprint, list_inits
 from .results import ResultsStore, git_sha
-from .tasks import CLASSIFICATION, create_task
+from .tasks import CLASSIFICATION, NORMALIZATIONS, UPERNETS, create_task
 from .workers import resolve_workers, run_parallel
 
 log = logging.getLogger("medbench")
@@ -38,7 +38,8 @@ log = logging.getLogger("medbench")
 # shared by every section and device that asks for it.
 _NOT_HASHED = ("section", "device", "workers")
 _HASHED_UNLESS_DEFAULT = {"test_crops": 1, "amp": "auto", "channels_last": "auto", "compile": False,
-                          "augment": "light", "eval_crop": 1.0, "stop_rule": "patience", "warmup_epochs": 0}
+                          "augment": "light", "eval_crop": 1.0, "stop_rule": "patience", "warmup_epochs": 0,
+                          "normalization": "init", "upernet": "smp"}
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class RunConfig:
     eval_crop: float = 1.0
     stop_rule: str = "patience"
     warmup_epochs: int = 0
+    normalization: str = "init"  # init | imagenet | none (tasks.Protocol)
+    upernet: str = "smp"  # smp | original (tasks.Protocol)
     amp: str = "auto"  # auto | off | bf16 | fp16 (auto: bf16 or fp16 on a GPU, off on a CPU)
     channels_last: str = "auto"  # auto | on | off (auto: on a GPU)
     compile: bool = False  # torch.compile the model
@@ -99,7 +102,8 @@ _PROTOCOL_RANGES = {"lr": (float, 0.0, False), "weight_decay": (float, 0.0, True
                     "max_epochs": (int, 1, True), "patience": (int, 0, True), "lr_factor": (float, 0.0, False),
                     "lr_patience": (int, 0, True), "image_size": (int, 8, True), "warmup_epochs": (int, 0, True),
                     "workers": (int, -1, True)}
-_PROTOCOL_CHOICES = {"optimizer": tuple(OPTIMIZERS), "scheduler": SCHEDULERS, "loss": tuple(LOSSES)}
+_PROTOCOL_CHOICES = {"optimizer": tuple(OPTIMIZERS), "scheduler": SCHEDULERS, "loss": tuple(LOSSES),
+                     "normalization": NORMALIZATIONS, "upernet": UPERNETS}
 
 
 def _check_protocol_values(p: dict, overrides: dict) -> None:

@@ -15,9 +15,9 @@ from torch import nn
 
 from .data import BatchLoader, load_task_data
 from .models import create_model, read_checkpoint
-from .pretrain import get_init, init_normalisation
+from .pretrain import get_init
 from .results import ResultsStore
-from .inputs import task_of
+from .inputs import input_normalisation, task_of
 from .tasks import CLASSIFICATION, create_task
 
 
@@ -83,7 +83,7 @@ def attention_by_run(grid, results_dir, *, task: str, n_images: int = 64, cache_
         model, spec = _model_for_run(store, cfg)
         if test is None:
             test = load_task_data(spec, cache_dir)["test"]
-        norm = init_normalisation(cfg.init, cfg.arch)
+        norm = input_normalisation(cfg)
         if norm not in batches:
             batches[norm] = next(iter(BatchLoader(test, n_images, train=False, mean=norm[0], std=norm[1])))[0]
         area = attended_area(grad_cam(model, batches[norm]))
@@ -112,7 +112,7 @@ def plot_cams(grid, results_dir, *, task: str, inits, seed: int = 0, n_images: i
             row[0].set_title(f"{init}: no checkpoint stored", fontsize=8)
             continue
         model, _ = _model_for_run(store, cfgs[init])
-        mean, std = init_normalisation(init, cfgs[init].arch)
+        mean, std = input_normalisation(cfgs[init])
         cams = grad_cam(model, next(iter(BatchLoader(subset, n_images, train=False, mean=mean, std=std)))[0])
         area = attended_area(cams)
         for k, ax in enumerate(row):

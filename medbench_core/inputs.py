@@ -101,18 +101,39 @@ def resolve_inputs(cfg, cache_dir=None) -> RunInputs:
         raise FileNotFoundError(f"the pre-training checkpoint of {cfg.init} for {cfg.arch} is not in the cache; "
                                 "prepare the grid first (medbench run and sweep do; in code: "
                                 "medbench_core.inputs.prepare_inputs)")
-    mean, std = init_normalisation(cfg.init, cfg.arch)
+    mean, std = input_normalisation(cfg)
     return RunInputs(task, load_task_data(task, cache_dir), ckpt, mean, std)
 
 
+def input_normalisation(cfg) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """The mean and std run ``cfg``'s inputs are normalised with: those its initialisation's weights expect
+    (``normalization="init"``, the light profiles), ImageNet's whatever the initialisation (the original code's
+    classification and DRIVE, and Version 2 segmentation), or none: inputs in [0, 1] (Version 1 segmentation).
+
+    Example:
+        >>> from types import SimpleNamespace as C
+        >>> input_normalisation(C(normalization="none", init="scratch", arch="test_resnet"))
+        ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))
+    """
+    how = getattr(cfg, "normalization", "init")
+    if how == "imagenet":
+        from .zoo.records import IMAGENET_MEAN, IMAGENET_STD
+
+        return IMAGENET_MEAN, IMAGENET_STD
+    if how == "none":
+        return (0.0, 0.0, 0.0), (1.0, 1.0, 1.0)
+    return init_normalisation(cfg.init, cfg.arch)
+
+
 def task_of(cfg) -> TaskSpec:
-    """The task of run ``cfg`` as it trains: the profile's protocol at the run's image size (and, for generated
-    data, the run's split sizes)."""
+    """The task of run ``cfg`` as it trains: the profile's protocol at the run's image size and with its UPerNet
+    head (and, for generated data, the run's split sizes)."""
     task = create_task(cfg.task, cfg.profile)
     p = task.protocol
-    if (cfg.image_size, cfg.eval_crop) != (p.image_size, p.eval_crop) or (
+    upernet = getattr(cfg, "upernet", p.upernet)
+    if (cfg.image_size, cfg.eval_crop, upernet) != (p.image_size, p.eval_crop, p.upernet) or (
             task.synthetic and (cfg.n_train, cfg.n_val, cfg.n_test) != task.sizes):
         task = dataclasses.replace(task, protocol=dataclasses.replace(p, image_size=cfg.image_size,
-                                                                      eval_crop=cfg.eval_crop),
+                                                                      eval_crop=cfg.eval_crop, upernet=upernet),
                                    sizes=(cfg.n_train, cfg.n_val, cfg.n_test) if task.synthetic else task.sizes)
     return task

@@ -307,7 +307,14 @@ def create_model(arch: str, task: TaskSpec, *, checkpoint: str | Path | None = N
             raise ValueError(f"{arch} cannot be a U-Net encoder ({spec.description}); segmentation archs: "
                              f"{', '.join(a for a in list_archs() if get_arch(a).segmentation)}")
         depth = min(encoder_depth_for(size), spec.max_depth)
-        if spec.decoder == "upernet":
+        if spec.decoder == "upernet" and task.protocol.upernet == "original":
+            from .upernet import build_upernet
+
+            if size % 32:
+                raise ValueError(f"the original UPerNet needs four feature levels: an image side divisible by 32, "
+                                 f"got {size} px")
+            model = build_upernet(spec.timm_name, arch, depth=5, classes=1, **spec.timm_kwargs(size))
+        elif spec.decoder == "upernet":
             model = smp.UPerNet(encoder_name=f"tu-{spec.timm_name}", encoder_weights=None, encoder_depth=depth,
                                 in_channels=3, classes=1, **spec.timm_kwargs(size))
         else:
