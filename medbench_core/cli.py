@@ -200,6 +200,11 @@ def _cmd_data(args) -> int:
     from .datasets import check
     from .tasks import create_task
 
+    if args.action == "splits":
+        return _authors_splits(args)
+    if not args.task:
+        raise BadValueError(f"medbench data {args.action} needs a task, e.g. `medbench data {args.action} "
+                            "chestxray14 --root PATH`")
     if args.action == "fetch":  # MedMNIST+: the only datasets medbench may download
         from .datasets import catalog, get_dataset
         from .datasets.prepare import _task
@@ -225,6 +230,30 @@ def _cmd_data(args) -> int:
     report = check(spec, args.root, size=args.size)
     print(report)
     return 0 if report.ok else 1
+
+
+def _authors_splits(args) -> int:
+    from .datasets.authors import AUTHORS_FILES, FOLDER, install_authors_splits
+    from .datasets.splits import describe_split, user_splits_dir
+    from .original import ORIGINAL_COMMIT, ORIGINAL_LICENCE, ORIGINAL_REPOSITORY
+
+    if not args.authors:
+        raise BadValueError("medbench data splits takes --authors (the original repository's lists); the default "
+                            "manifests ship with medbench")
+    if args.task:
+        raise BadValueError("medbench data splits --authors takes no task: it installs the ChestX-ray14 and "
+                            "Shenzhen lists together")
+    if args.from_dir is not None:
+        _check_data_root(args.from_dir)
+    written = install_authors_splits(args.from_dir, user_splits_dir())
+    print(f"The authors' lists from {ORIGINAL_REPOSITORY} {FOLDER}/ at {ORIGINAL_COMMIT[:7]}, sha256 checked, come "
+          f"under the original project's licence: {ORIGINAL_LICENCE}. Use them for non-commercial research only; "
+          f"do not redistribute them without that licence, and cite the papers.")
+    for dataset, path in written.items():
+        print(f"{dataset}: {describe_split(dataset)} -> {path}")
+    print(f"Prepare {' and '.join(AUTHORS_FILES)} again (`medbench data prepare TASK --root PATH`): data prepared on "
+          "the default splits is not used with these, and runs on them are new runs.")
+    return 0
 
 
 def _cmd_weights(args) -> int:
@@ -378,9 +407,15 @@ def build_parser() -> argparse.ArgumentParser:
     res.set_defaults(func=_cmd_results)
 
     data = sub.add_parser("data", help="real datasets: check a copy, or decode it once into the cache")
-    data.add_argument("action", choices=["check", "prepare", "fetch"],
-                      help="fetch: download (MedMNIST+ only) and prepare")
-    data.add_argument("task", help="a task reading a real dataset, see `medbench list tasks` and `list datasets`")
+    data.add_argument("action", choices=["check", "prepare", "fetch", "splits"],
+                      help="fetch: download (MedMNIST+ only) and prepare; splits --authors: install the authors' "
+                           "ChestX-ray14 and Shenzhen lists")
+    data.add_argument("task", nargs="?", help="a task reading a real dataset, see `medbench list tasks` and "
+                                              "`list datasets` (not for splits)")
+    data.add_argument("--authors", action="store_true", help="splits: the original repository's own lists "
+                      "(downloaded at the pinned commit, or read from --from), checked by sha256")
+    data.add_argument("--from", dest="from_dir", help="splits --authors: a folder holding the six list files you "
+                      "downloaded (works offline)")
     data.add_argument("--root", help="the dataset's folder, in the layout `data check` describes")
     data.add_argument("--profile", default="paper", help="whose resolution to prepare (default: paper)")
     data.add_argument("--size", type=_at_least(8, "--size"), help="image size in px (default: the task's under --profile)")

@@ -41,19 +41,30 @@ class UncleanSplitError(ManifestError):
     The message names them and says what to restore."""
 
 
-def load_manifest(dataset: str) -> dict:
-    """The frozen manifest of ``dataset`` shipped with the package (``medbench_core/splits/<dataset>.json``).
+def user_splits_dir() -> Path:
+    """Where a user's own manifests live: ``$MEDBENCH_SPLITS``, else ``splits/`` in the cache
+    (``medbench data splits --authors`` writes the authors' lists there)."""
+    from ..paths import get_cache_dir
 
-    A folder named by ``$MEDBENCH_SPLITS`` overrides it per dataset (``<folder>/<dataset>.json``): a lab holding the
-    authors' own lists writes them there as a ``listed`` manifest. Prepared data and results record the manifest's
-    sha, so runs on different splits never mix."""
-    override = os.environ.get("MEDBENCH_SPLITS")
-    if override and (Path(override) / f"{dataset}.json").is_file():
-        return json.loads((Path(override) / f"{dataset}.json").read_text())
+    return Path(os.environ.get("MEDBENCH_SPLITS") or get_cache_dir() / "splits")
+
+
+def packaged_manifest(dataset: str) -> dict:
+    """The manifest of ``dataset`` shipped with the package (``medbench_core/splits/<dataset>.json``)."""
     path = resources.files("medbench_core") / "splits" / f"{dataset}.json"
     if not path.is_file():
         raise FileNotFoundError(f"no split manifest for dataset {dataset!r} (expected {path})")
     return json.loads(path.read_text())
+
+
+def load_manifest(dataset: str) -> dict:
+    """The manifest of ``dataset``: the user's (``user_splits_dir()/<dataset>.json``: the authors' lists after
+    ``medbench data splits --authors``, or a lab's own listed manifest), else the one shipped with the package.
+    Prepared data and results record the manifest's sha, so runs on different splits never mix."""
+    user = user_splits_dir() / f"{dataset}.json"
+    if user.is_file():
+        return json.loads(user.read_text())
+    return packaged_manifest(dataset)
 
 
 def describe_split(dataset: str) -> str:
@@ -68,7 +79,9 @@ def describe_split(dataset: str) -> str:
     unit = {"patient": "patients", "study": "studies", "image": "images"}.get(m["unit"], m["unit"])
     if rule["method"] == "listed":
         n = {s: len(rule["lists"][s]) for s in SPLITS}
-        return f"listed in the manifest: {n['train']} / {n['val']} / {n['test']}"
+        src = m.get("source")
+        where = f"the authors' lists ({src['repository']} at {src['commit'][:7]})" if src else "listed in the manifest"
+        return f"{where}: {n['train']} / {n['val']} / {n['test']}"
     if rule["method"] == "official":
         val = rule.get("val")
         if not val:
