@@ -167,6 +167,13 @@ def _md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _facts_md(df: pd.DataFrame) -> pd.DataFrame:
+    """The original code's facts with each source a link to its line."""
+    df = df.copy()
+    df["source"] = [f"[{s}]({u})" for s, u in zip(df["source"], df["url"])]
+    return df.drop(columns=["url"])
+
+
 def write_generated_pages(root: Path, profile: str) -> None:
     """Markdown tables for the methods page, generated from the registries (``book/generated/``)."""
     out = root / "book" / "generated"
@@ -188,7 +195,8 @@ def write_generated_pages(root: Path, profile: str) -> None:
                 else p.scheduler, "loss": p.loss, "runs": p.num_runs, "image size": f"{p.image_size} px"}
 
     protocol = [protocol_row(n, profile) for n in synthetic]
-    from .protocols import deviations_table, protocol_table
+    from .original import facts_table
+    from .protocols import deviations_table, protocol_table, sizes_table
     from .sections.cells import paper_cells
 
     paper_grids, distinct = [], set()
@@ -240,6 +248,7 @@ def write_generated_pages(root: Path, profile: str) -> None:
         "ssl.md": pd.DataFrame(ssl), "datasets.md": pd.DataFrame(datasets), "real_tasks.md": pd.DataFrame(real_tasks),
         "paper_protocol.md": protocol_table(), "weights.md": pd.DataFrame(weights),
         "deviations.md": deviations_table(), "paper_grids.md": pd.DataFrame(paper_grids),
+        "sizes.md": sizes_table(), "original_facts.md": _facts_md(facts_table()),
     }
     for name, df in pages.items():
         (out / name).write_text(_md_table(df))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,29 +75,44 @@ class TaskPlan:
     gpu_hours_max: float
     cache_gb: float
     data: str  # present | missing: <command>
+    fractions: tuple[float, ...] = (1.0,)
+    protocol: str = "original"  # original | assumed (no script in the original code: its cells rest on our choice)
+
+    def images_at(self, fraction: float) -> int:
+        """Training images of a run at ``fraction`` (the nested subsets take ceil(f * n) of the training split)."""
+        return self.train_images if fraction >= 1 else max(1, math.ceil(fraction * self.train_images))
 
 
 def _prepared(spec) -> bool:
     return (prepared_dir(spec, spec.protocol.stored_size) / "meta.json").is_file()
 
 
-def _train_images(spec) -> tuple[int, str]:
-    """Training images per epoch at the full training fraction, and how sure the figure is."""
+def split_images(spec) -> tuple[dict[str, int], str]:
+    """Images in each split (train, val, test) of ``spec``'s dataset, and how sure the figures are: a prepared copy
+    or a frozen list or count (exact), or the release's size with the manifest's rule (estimated)."""
     if _prepared(spec):
         meta = read_meta(prepared_dir(spec, spec.protocol.stored_size))
-        return int(meta["counts"]["train"]), "exact (prepared copy)"
+        return {k: int(v) for k, v in meta["counts"].items()}, "exact (prepared copy)"
     m = load_manifest(spec.source)
     rule = m["split"]
     if rule["method"] == "listed":
-        return len(rule["lists"]["train"]), "exact (frozen list)"
+        return {k: len(v) for k, v in rule["lists"].items()}, "exact (frozen list)"
     if "counts" in rule:
-        return int(rule["counts"]["train"]), "exact (frozen counts)"
+        return {k: int(v) for k, v in rule["counts"].items()}, "exact (frozen counts)"
+    total = RELEASE_IMAGES.get(spec.source, 0)
     if spec.source in OFFICIAL_TRAIN:
-        val = rule.get("val", {})
-        n = OFFICIAL_TRAIN[spec.source]
-        return round(n * (1 - val.get("share", 0))), "estimated (release's official split)"
-    share = rule.get("shares", {}).get("train", TRAIN_SHARE_DEFAULT)
-    return round(RELEASE_IMAGES.get(spec.source, 0) * share), "estimated (release size x train share)"
+        pool, share = OFFICIAL_TRAIN[spec.source], rule.get("val", {}).get("share", 0)
+        return ({"train": round(pool * (1 - share)), "val": round(pool * share), "test": total - pool},
+                "estimated (release's official split)")
+    shares = rule.get("shares", {"train": TRAIN_SHARE_DEFAULT, "val": (1 - TRAIN_SHARE_DEFAULT) / 2,
+                                 "test": (1 - TRAIN_SHARE_DEFAULT) / 2})
+    return {k: round(total * v) for k, v in shares.items()}, "estimated (release size x split shares)"
+
+
+def _train_images(spec) -> tuple[int, str]:
+    """Training images per epoch at the full training fraction, and how sure the figure is."""
+    counts, how = split_images(spec)
+    return counts["train"], how
 
 
 def expected_epochs(protocol) -> int:
@@ -132,8 +148,12 @@ def plan_grid(grid) -> list[TaskPlan]:
         data = ("present" if _prepared(spec) else
                 f"missing: obtain from {ds.obtain}, then `medbench data prepare {task} --root PATH --profile "
                 f"{grid.profile}`")
+        from .original import scope_of
+
         out.append(TaskPlan(task, len(cfgs), n, source, expected_epochs(p), p.max_epochs, hours["exp"] / 3600,
-                            hours["max"] / 3600, total * per_image / 1e9, data))
+                            hours["max"] / 3600, total * per_image / 1e9, data,
+                            tuple(sorted({c.fraction for c in cfgs})),
+                            "assumed" if scope_of(p) == "assumed" else "original"))
     return out
 
 
@@ -160,11 +180,27 @@ def weights_status(grids) -> list[dict]:
 
 
 def plan_table(grid) -> pd.DataFrame:
-    rows = [{"task": t.task, "runs": t.runs, "train images / epoch": f"{t.train_images:,} ({t.images_source})",
+    rows = [{"task": t.task, "runs": t.runs, "train images / epoch": _images(t),
+             "protocol": "ASSUMED (no original code)" if t.protocol == "assumed" else "the original's",
              "epochs: expected (assumed) / at most": f"{t.expected_epochs} / {t.max_epochs}",
              "GPU-hours: expected / at most": f"{t.gpu_hours:,.1f} / {t.gpu_hours_max:,.1f}",
              "cache disk": f"{t.cache_gb:,.1f} GB", "data": t.data} for t in plan_grid(grid)]
     return pd.DataFrame(rows)
+
+
+def _images(t: TaskPlan) -> str:
+    parts = [f"{t.images_at(f):,} at {f:.0%}" for f in t.fractions if f < 1]
+    full = f"{t.train_images:,}" if 1.0 in t.fractions else ""
+    return ", ".join(([full] if full else []) + parts) + f" ({t.images_source})"
+
+
+def _assumed_line(plans: list[TaskPlan], hours: float, where: str) -> str | None:
+    assumed = [t for t in plans if t.protocol == "assumed"]
+    if not assumed or not hours:
+        return None
+    h = sum(t.gpu_hours for t in assumed)
+    return (f"assumed protocol ({', '.join(sorted({t.task for t in assumed}))}: the original code has no script "
+            f"for it): {h:,.0f} GPU-hours expected, {h / hours:.0%} of {where}")
 
 
 def format_plan(grid, study: list | None = None) -> str:
@@ -177,12 +213,15 @@ def format_plan(grid, study: list | None = None) -> str:
              "assumed at three patience-lengths."]
     df = plan_table(grid)
     lines.append(df.to_string(index=False))
+    line = _assumed_line(plans, sum(t.gpu_hours for t in plans), "this section")
+    if line:
+        lines.append(line)
     w = weights_status([grid])
     missing = [r for r in w if r["state"] != "present"]
     lines.append(f"weights: {len(w) - len(missing)} of {len(w)} present" + ("" if not missing else ":"))
     lines += [f"  {r['weights']}: {r['state']}" for r in missing]
     if study:
-        seen, hours, hours_max, disk = set(), 0.0, 0.0, {}
+        seen, hours, hours_max, disk, every = set(), 0.0, 0.0, {}, []
         for g in study:
             new = [c for c in g.configs if c.config_hash() not in seen]
             seen.update(c.config_hash() for c in new)
@@ -191,8 +230,12 @@ def format_plan(grid, study: list | None = None) -> str:
                 hours += t.gpu_hours
                 hours_max += t.gpu_hours_max
                 disk[t.task] = t.cache_gb
+                every.append(t)
         lines.append(f"whole study on {grid.profile}: {len(seen)} runs ({sum(len(g.configs) for g in study)} section "
                      f"runs, shared ones once), {hours:,.0f} GPU-hours expected, {hours_max:,.0f} at most, "
                      f"{sum(disk.values()):,.0f} GB of prepared caches.")
+        line = _assumed_line(every, hours, "the whole study")
+        if line:
+            lines.append(line)
     return "\n".join(lines)
 

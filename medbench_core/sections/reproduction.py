@@ -21,6 +21,7 @@ import pandas as pd
 from scipy import stats as st
 
 from .. import papers
+from ..original import ASSUMED_TASKS
 from ..report import main_scores
 from ..stats import ALPHA, is_significant, significance_mark, ttest, ttest_from_stats
 from ..tables import Table, frame_table
@@ -76,7 +77,8 @@ def reproduction(section: str, df: pd.DataFrame) -> pd.DataFrame:
         where = f"{r['task']}" + (f" · {r['dataset']}" if r["dataset"] else "")
         model = f"{r['arch']}" if len(keys) > 1 else f"{r['init']}" + (f" ({r['arch']})" if r["arch"] != "resnet50"
                                                                         else "")
-        row = {"cell": f"{where} · {model}" + (f" · {r['init']}" if len(keys) > 1 else ""), "paper": "",
+        assumed = " †" if task in ASSUMED_TASKS else ""  # no script in the original code: our protocol
+        row = {"cell": f"{where} · {model}" + (f" · {r['init']}" if len(keys) > 1 else "") + assumed, "paper": "",
                "ours": "", "ours − paper": "", "test": "", "consistent": NOT_TESTED}
         got = [scores.get(k) for k in keys]
         has_mean, has_std = not pd.isna(r["mean"]), not pd.isna(r["std"])
@@ -153,4 +155,7 @@ def reproduction_table(section: str, df: pd.DataFrame, profile: str) -> Table:
            f"printed without anything to test against (a figure's approximate value). The paper's runs per cell are "
            f"not printed: {PAPER_RUNS} are assumed where a test needs them, and its std taken as the population std "
            "the original code computed.")
+    if t["cell"].str.endswith(" †").any():
+        cap += (f" † rests on an assumed protocol: the original code has no script for "
+                f"{', '.join(ASSUMED_TASKS)}, so these runs follow the DART 2021 classification protocol, our choice.")
     return frame_table(t, cap)
