@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -16,7 +17,7 @@ import pandas as pd
 from .inputs import check_inputs
 from .launch import without_setting
 from .models import get_arch, list_archs
-from .paths import find_root, remove_orphan_temps  # noqa: F401 (find_root re-exported: medbench_core.book.find_root)
+from .paths import find_root, is_special_file, output_target, remove_orphan_temps, replace_output  # noqa: F401 (find_root re-exported: medbench_core.book.find_root)
 from .pretrain import describe_inits
 from .profiles import get_profile, list_profiles
 from .results import ResultsStore
@@ -76,14 +77,18 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cw
 
     output = Path(output)
     parameters = parameters or {}
-    if not force and output.exists() and \
-            _stored_fingerprint(output) == notebook_fingerprint(source, parameters, results_dir, runs, depends):
+    target = output_target(output)  # a symlink: its target
+    special = is_special_file(target)  # a device or FIFO: written into at the end, nothing written beside it
+    if not force and not special and target.is_file() and \
+            _stored_fingerprint(target) == notebook_fingerprint(source, parameters, results_dir, runs, depends):
         log.info("%s is up to date (nothing it depends on changed)", output)
         return output
-    output.parent.mkdir(parents=True, exist_ok=True)
-    for orphan in remove_orphan_temps(output.parent):  # a run killed midway (its process is gone) left these
-        log.info("removed %s, left by a run that was killed", orphan.name)
-    tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.ipynb")
+    beside = Path(tempfile.gettempdir()) if special else target.parent
+    beside.mkdir(parents=True, exist_ok=True)
+    if not special:
+        for orphan in remove_orphan_temps(beside):  # a run killed midway (its process is gone) left these
+            log.info("removed %s, left by a run that was killed", orphan.name)
+    tmp = beside / f".{target.stem}.{os.getpid()}.tmp.ipynb"
     t0 = time.perf_counter()
     # papermill says "Executing Cell N" for every cell: only when the notebook's output is streamed too (--verbose)
     logging.getLogger("papermill").setLevel(logging.INFO if log_output else logging.WARNING)
@@ -94,7 +99,7 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cw
                             extra_arguments=["--IPKernelApp.log_level=ERROR"])
     except BaseException:
         if tmp.exists():
-            failed = output.with_name(f"{output.stem}.failed.ipynb")
+            failed = beside / f"{target.stem}.failed.ipynb"
             os.replace(tmp, failed)
             log.error("the executed notebook with the error is kept at %s", failed)
         raise
@@ -102,8 +107,8 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cw
     nb["metadata"]["medbench"] = {"fingerprint": notebook_fingerprint(source, parameters, results_dir, runs,
                                                                       depends)}
     tmp.write_text(json.dumps(nb, indent=1))
-    os.replace(tmp, output)
-    output.with_name(f"{output.stem}.failed.ipynb").unlink(missing_ok=True)  # an earlier failure is now stale
+    replace_output(tmp, output)  # a symlink is followed, a device or FIFO written into: never replaced
+    (beside / f"{target.stem}.failed.ipynb").unlink(missing_ok=True)  # an earlier failure is now stale
     log.info("executed %s in %.0f s -> %s", Path(source).name, time.perf_counter() - t0, output)
     return output
 

@@ -122,9 +122,12 @@ def _cmd_run(args) -> int:
         _prepare(task, data_root, args)
     output = Path(args.output) if args.output else results / "executed" / args.profile / sec.notebook
     if args.output:
-        if output.is_dir():
+        from .paths import is_special_file, output_target
+
+        if output_target(output).is_dir():
             raise BadPathError(f"--output {output} is a folder; give the executed notebook's file name")
-        check_writable_dir(output.parent, "--output's folder")
+        if not is_special_file(output_target(output)):  # a device or FIFO is written into, never replaced
+            check_writable_dir(output_target(output).parent, "--output's folder")
     out = execute_section(args.section, profile=args.profile, output=output, root=root, results_dir=results,
                           cache_dir=args.cache_dir, parameters=params, log_output=args.verbose,
                           progress=not (args.quiet or args.verbose), force=True)  # `run` always executes; stored runs are still read, not trained

@@ -43,17 +43,55 @@ class BookSetting:
         return f"git+{self.url}@{self.release}" if self.url else ""
 
 
+URL_CHARS = re.compile(r"^[A-Za-z0-9._~:/@%+-]+$")  # nothing a notebook, a shell or pip could read as code
+
+
 def check_url(url: str) -> str:
-    """A repository URL the buttons and pip can use: https://, http:// or file:// (a local clone), no spaces."""
+    """A repository URL the buttons and pip can use, and nothing else: https://, http:// (with a host) or file://
+    (a local clone), a path, no query or fragment, and only the characters of ``URL_CHARS``. The value is written
+    into every notebook's setup cell (and `%pip install` reads it), so a quote, a semicolon, a space, a backslash or
+    a newline is refused, never escaped.
+
+    Example:
+        >>> check_url("https://github.com/ORG/medbench/")
+        'https://github.com/ORG/medbench'
+        >>> check_url('https://github.com/o/r?x=";__import__("os")')
+        Traceback (most recent call last):
+        ...
+        ValueError: repository URL 'https://github.com/o/r?x=";__import__("os")' is not a clone URL (a query); give e.g. https://github.com/ORG/medbench
+    """
+    from urllib.parse import urlsplit
+
+    raw = url
     url = url.strip().rstrip("/")
-    if url and not re.match(r"^(https?|file)://\S+$", url):
-        raise ValueError(f"repository URL {url!r} is not a URL: give the clone URL, e.g. https://github.com/ORG/medbench")
+    if not url:
+        return url
+    why = None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        parts, why = None, "unparsable"
+    if parts is not None:
+        if parts.scheme not in ("https", "http", "file"):
+            why = "its scheme must be https, http or file"
+        elif parts.scheme != "file" and not parts.hostname:
+            why = "no host"
+        elif parts.query or "?" in url:
+            why = "a query"
+        elif parts.fragment or "#" in url:
+            why = "a fragment"
+        elif not URL_CHARS.match(url):
+            why = "a character a URL path does not need (quote, space, backslash, semicolon, newline ...)"
+    if why:
+        raise ValueError(f"repository URL {raw.strip()!r} is not a clone URL ({why}); give e.g. "
+                         "https://github.com/ORG/medbench")
     return url
 
 
 def check_release(ref: str) -> str:
+    """A branch, tag or commit name: letters, digits, ``._/-``, not starting with ``-`` or ``/``, no ``..``."""
     ref = ref.strip()
-    if not ref or not re.match(r"^[A-Za-z0-9._/-]+$", ref) or ".." in ref:
+    if not ref or not re.match(r"^[A-Za-z0-9._/-]+$", ref) or ".." in ref or ref[0] in "-/":
         raise ValueError(f"release {ref!r} is not a branch, tag or commit name: e.g. main or v1.0")
     return ref
 
@@ -134,8 +172,11 @@ def sync_setup_cells(root: str | os.PathLike, setting: BookSetting) -> list[Path
         nb = json.loads(path.read_text())
         for cell in nb["cells"]:
             if cell["cell_type"] == "code" and "setup" in cell.get("metadata", {}).get("tags", []):
-                src = SETUP_LINE.sub(lambda m: f'repository, release = "{setting.url}", "{setting.release}"'
-                                     f'{m["rest"]}', "".join(cell["source"]), count=1)
+                # literals: the values are checked (check_url, check_release) and written as JSON strings, which
+                # are Python string literals; no value can become code
+                line = f"repository, release = {json.dumps(check_url(setting.url))}, " \
+                       f"{json.dumps(check_release(setting.release))}"
+                src = SETUP_LINE.sub(lambda m: line + m["rest"], "".join(cell["source"]), count=1)
                 cell["source"] = src.splitlines(keepends=True)
         path.write_text(json.dumps(nb, sort_keys=True, indent=1, ensure_ascii=False) + "\n")  # as nbformat writes
         changed.append(path)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import tempfile
 from pathlib import Path
 
 
@@ -106,6 +109,69 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+def output_target(path: str | os.PathLike) -> Path:
+    """Where writing the user-named output ``path`` lands: a symlink's target (followed, even dangling), else
+    ``path`` itself."""
+    path = Path(path)
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
+
+
+def is_special_file(path: Path) -> bool:
+    """A device, FIFO or socket: something to write into, never to replace."""
+    try:
+        return not stat.S_ISREG(path.stat().st_mode) and not stat.S_ISDIR(path.stat().st_mode)
+    except OSError:
+        return False
+
+
+def replace_output(tmp: Path, output: str | os.PathLike) -> Path:
+    """Put the finished temporary file ``tmp`` where the user asked (``output``) without destroying anything that
+    is not ours: a regular file or a new name is replaced atomically (a rename); a symlink is followed and its target
+    written (the link stays); a device or FIFO is written into (``/dev/null``, a pipe a reader waits on), never
+    replaced; a socket is refused. ``tmp`` is gone afterwards. Returns the path written.
+
+    Example:
+        >>> import tempfile
+        >>> d = Path(tempfile.mkdtemp()); (d / "target.csv").write_text("old"); (d / "link.csv").symlink_to("target.csv")
+        3
+        >>> (d / ".t").write_text("new") and replace_output(d / ".t", d / "link.csv").name
+        'target.csv'
+        >>> (d / "link.csv").is_symlink(), (d / "target.csv").read_text()
+        (True, 'new')
+    """
+    target = output_target(output)
+    if is_special_file(target):
+        if stat.S_ISSOCK(target.stat().st_mode):
+            tmp.unlink(missing_ok=True)
+            from .errors import BadPathError
+
+            raise BadPathError(f"{output} is a socket; give a file name")
+        try:
+            with open(tmp, "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+        finally:
+            tmp.unlink(missing_ok=True)
+        return target
+    os.replace(tmp, target)
+    return target
+
+
+def write_output_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to the user-named output ``path`` as ``replace_output`` does (atomically where it is a file)."""
+    target = output_target(path)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp") if not is_special_file(target) else \
+        Path(tempfile.mkstemp(prefix=".medbench-out-")[1])
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return replace_output(tmp, path)
 
 
 def atomic_save_npz(path: Path, **arrays) -> None:

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import BadFileError, BadPathError, BadValueError
-from .paths import atomic_save_npz, atomic_write_bytes
+from .paths import atomic_save_npz, atomic_write_bytes, output_target, write_output_bytes
 
 COLUMNS = [
     "section", "task", "init", "arch", "seed", "fraction", "profile", "split", "metric", "value",
@@ -377,7 +377,8 @@ def _neutralise(cell):
 
 
 def _check_target(path: Path, store: ResultsStore) -> None:
-    """Refuse an export target that cannot be, or must not be, written."""
+    """Refuse an export target that cannot be, or must not be, written (a symlink: its target)."""
+    path = output_target(path)
     if path.is_dir():
         raise BadPathError(f"{path} is a folder; give a file name such as {path / 'results.csv'}")
     if not path.parent.is_dir():
@@ -416,7 +417,7 @@ def export_results(store: ResultsStore | str | os.PathLike, path: str | os.PathL
     for col in _TEXT:
         out[col] = out[col].map(_neutralise)
     try:
-        _atomic_write_text(path, out.to_csv(index=False))
+        write_output_bytes(path, out.to_csv(index=False).encode("utf-8"))  # a link is followed, a device written into
     except OSError as e:
         raise BadPathError(f"cannot write {path}: {e.strerror or e}") from e
     return len(out)

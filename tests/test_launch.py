@@ -52,7 +52,7 @@ def test_the_setting_and_the_links_it_makes(tmp_path, repo_root):
     other = dict(launch_links(BookSetting("https://gitlab.example.org/lab/medbench", "main"), "notebooks/x.ipynb"))
     assert set(other) == {"Binder"} and "/v2/git/https%3A%2F%2Fgitlab.example.org%2Flab%2Fmedbench/main" in other["Binder"]
     for bad in ("github.com/org/medbench", "not a url", "ftp://x/y"):
-        with pytest.raises(ValueError, match="is not a URL"):
+        with pytest.raises(ValueError, match="is not a clone URL"):
             check_url(bad)
     with pytest.raises(ValueError, match="release"):
         book_setting(repo_root, GH, "v1.0 --evil")

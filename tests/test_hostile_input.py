@@ -1,0 +1,156 @@
+"""The second round of hostile input (issue 24): no user's file replaced, no setting turned into code, no row
+mislabelled, no value spelled differently trained again, every command on every profile. Table-driven: each case
+is a row."""
+from __future__ import annotations
+
+import os
+import socket
+import stat
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medbench_core.cli import main
+from medbench_core.paths import replace_output
+from medbench_core.results import COLUMNS, ResultsStore
+from medbench_core.sections import validate_section_params
+
+from test_bad_input import constructed_store
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    root = tmp_path_factory.mktemp("hostile") / "store"
+    constructed_store(root, validate_section_params("domain-adaptation", profile="smoke"))
+    return root
+
+
+def _reader(path: Path, got: list):
+    with open(path, "rb") as f:
+        got.append(f.read())
+
+
+# -- 1. writes never replace what is not ours ------------------------------------------------------------------------
+
+def _new(tmp):
+    return tmp / "new.csv", None
+
+
+def _regular(tmp):
+    (tmp / "old.csv").write_text("old")
+    return tmp / "old.csv", None
+
+
+def _symlink(tmp):
+    (tmp / "target.csv").write_text("old")
+    (tmp / "link.csv").symlink_to(tmp / "target.csv")
+    return tmp / "link.csv", tmp / "target.csv"
+
+
+def _dangling(tmp):
+    (tmp / "link.csv").symlink_to(tmp / "later.csv")
+    return tmp / "link.csv", tmp / "later.csv"
+
+
+def _fifo(tmp):
+    os.mkfifo(tmp / "pipe")
+    return tmp / "pipe", None
+
+
+OUTPUTS = {"a new name": _new, "a regular file": _regular, "a symlink": _symlink, "a dangling symlink": _dangling,
+           "a FIFO": _fifo}
+
+
+@pytest.mark.parametrize("kind", list(OUTPUTS))
+def test_an_export_never_replaces_what_is_not_ours(kind, store, tmp_path, capsys):
+    path, target = OUTPUTS[kind](tmp_path)
+    got, reader = [], None
+    if kind == "a FIFO":
+        reader = threading.Thread(target=_reader, args=(path, got))
+        reader.start()
+    assert main(["results", "export", str(path), "--results-dir", str(store)]) == 0
+    if reader:
+        reader.join(30)
+        assert got and got[0].startswith(b"section,") and stat.S_ISFIFO(path.lstat().st_mode)  # still a FIFO
+    elif target is not None:
+        assert path.is_symlink() and target.read_text().startswith("section,")  # the link kept, its target written
+    else:
+        assert path.read_text().startswith("section,")
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary file left
+
+
+def test_a_device_is_written_into_and_never_replaced(store):
+    dev = Path("/dev/null")
+    before = dev.stat()
+    assert main(["results", "export", str(dev), "--results-dir", str(store)]) == 0
+    after = dev.stat()
+    assert stat.S_ISCHR(after.st_mode) and (after.st_ino, after.st_rdev) == (before.st_ino, before.st_rdev)
+
+
+def test_a_socket_is_refused_with_one_line(tmp_path, capsys):
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(tmp_path / "s"))
+    try:
+        tmp = tmp_path / ".t"
+        tmp.write_text("x")
+        with pytest.raises(Exception, match="is a socket"):
+            replace_output(tmp, tmp_path / "s")
+        assert not tmp.exists() and stat.S_ISSOCK((tmp_path / "s").lstat().st_mode)
+    finally:
+        sock.close()
+
+
+def test_an_executed_notebook_follows_a_symlinked_output(tmp_path):
+    """`run --output` and the book write executed notebooks through `replace_output` (book.execute_notebook)."""
+    (tmp_path / "mine.ipynb").write_text("{}")
+    (tmp_path / "link.ipynb").symlink_to(tmp_path / "mine.ipynb")
+    (tmp_path / ".x.tmp.ipynb").write_text('{"cells": []}')
+    replace_output(tmp_path / ".x.tmp.ipynb", tmp_path / "link.ipynb")
+    assert (tmp_path / "link.ipynb").is_symlink() and (tmp_path / "mine.ipynb").read_text() == '{"cells": []}'
+
+
+# -- 2. settings are data, never code --------------------------------------------------------------------------------
+
+BAD_URLS = ['https://github.com/o/r?x=";__import__("os").getpid();#', 'https://github.com/o/r"\nimport os',
+            "https://github.com/o/r\\x", "https://github.com/o/r;rm -rf ~", "https://github.com/o/$(id)",
+            "https://github.com/o/`id`", "https://github.com/o/r#frag", "javascript:alert(1)", "https:///no-host",
+            "https://github.com/o/r'x"]
+BAD_RELEASES = ['main"; import os; "', "v1\nimport os", "-e", "a..b", "x\\y", "/etc"]
+
+
+@pytest.mark.parametrize("url", BAD_URLS)
+def test_a_repository_that_is_not_a_plain_url_is_refused(url, book_copy):
+    from medbench_core.launch import book_setting
+
+    with pytest.raises(ValueError, match="is not a clone URL") as e:
+        book_setting(book_copy, url=url)
+    assert "\n" not in str(e.value).replace("\\n", "")
+
+
+@pytest.mark.parametrize("ref", BAD_RELEASES)
+def test_a_release_that_is_not_a_git_ref_is_refused(ref, book_copy):
+    from medbench_core.launch import book_setting
+
+    with pytest.raises(ValueError, match="is not a branch, tag or commit name"):
+        book_setting(book_copy, url="https://github.com/ORG/medbench", release=ref)
+
+
+def test_the_setup_cell_gets_literals_only(book_copy):
+    import ast
+    import json
+
+    from medbench_core.launch import BookSetting, read_setup_line, sync_setup_cells
+
+    changed = sync_setup_cells(book_copy, BookSetting("https://github.com/ORG/med-bench_2", "v1.0"))
+    assert changed
+    for nb in changed:
+        assert read_setup_line(nb) == ("https://github.com/ORG/med-bench_2", "v1.0")
+        cell = next(c for c in json.loads(nb.read_text())["cells"] if "setup" in c["metadata"].get("tags", []))
+        line = next(x for x in "".join(cell["source"]).splitlines() if x.startswith("repository, release ="))
+        value = ast.parse(line.split("#")[0]).body[0].value
+        assert all(isinstance(e, ast.Constant) for e in value.elts)  # two literals, nothing to execute
+    with pytest.raises(ValueError):  # a setting made by hand, past book_setting, is checked again where it is written
+        sync_setup_cells(book_copy, BookSetting('https://x.org/a";b', "v1.0"))
