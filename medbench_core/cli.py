@@ -349,12 +349,12 @@ def _cmd_book(args) -> int:
 def _cmd_results(args) -> int:
     from .paths import find_root
     from .results import ResultsStore, export_results, import_results
-    from .sections import known_names
+    from .sections import import_knowledge
 
     results = Path(args.results_dir) if args.results_dir else find_root(args.root) / "results"
     if args.action == "import":
         _check_dirs(args)
-        out = import_results(args.file, results, known=known_names())
+        out = import_results(args.file, results, known=import_knowledge())
         print(f"imported {out['imported']} runs ({out['rows']} rows) into {results}; "
               f"{out['already_present']} were already there")
     else:

@@ -89,12 +89,35 @@ class RunConfig:
         return dataclasses.asdict(self)
 
     def config_hash(self) -> str:
-        d = {k: v for k, v in self.to_dict().items()
+        d = {k: v for k, v in canonical_values(self.to_dict()).items()
              if k not in _NOT_HASHED and not (k in _HASHED_UNLESS_DEFAULT and v == _HASHED_UNLESS_DEFAULT[k])}
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
 SPEED_FIELDS = ("amp", "channels_last", "compile", "workers")
+
+
+def canonical_values(d: dict) -> dict:
+    """``d`` (RunConfig fields) with each number in its field's own type: one value, one hash, however it was spelled
+    (``weight_decay=0``, ``0.0`` and ``0e0`` are one weight decay; ``test_crops=10.0`` is 10). A float given for a
+    whole-number field stays as it is when it is not whole, so validation names it.
+
+    Example:
+        >>> canonical_values({"weight_decay": 0, "lr": 1, "test_crops": 10.0, "image_size": 32.5, "loss": "bce"})
+        {'weight_decay': 0.0, 'lr': 1.0, 'test_crops': 10, 'image_size': 32.5, 'loss': 'bce'}
+    """
+    out = {}
+    for k, v in d.items():
+        kind = _FIELD_TYPES.get(k)
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            out[k] = v
+        elif kind == "float":
+            out[k] = float(v)
+        elif kind == "int" and isinstance(v, float) and v.is_integer():
+            out[k] = int(v)
+        else:
+            out[k] = v
+    return out
 
 
 # protocol fields a user may set (``--set``, ``protocol=``): their type and the least value allowed
@@ -122,6 +145,9 @@ def _check_protocol_values(p: dict, overrides: dict) -> None:
             raise BadValueError(f"protocol field {key} must be one of {', '.join(_PROTOCOL_CHOICES[key])}; got {v!r}")
 
 
+_FIELD_TYPES = {f.name: str(f.type) for f in dataclasses.fields(RunConfig)}
+
+
 def make_run_config(section: str, task: str, init: str, arch: str, seed: int, profile: str, *,
                     fraction: float = 1.0, device: str = "auto", **overrides) -> RunConfig:
     """The RunConfig of one run, with the task's protocol scaled by ``profile``; ``overrides`` replace protocol
@@ -144,6 +170,7 @@ def make_run_config(section: str, task: str, init: str, arch: str, seed: int, pr
     if bad:
         raise ValueError(f"unknown protocol fields {bad}; valid fields: {', '.join(list(p) + list(SPEED_FIELDS))}")
     p.update(overrides)
+    p = canonical_values(p)
     _check_protocol_values(p, overrides)
     resolve_speed(torch.device("cpu"), p.get("amp", "auto"), p.get("channels_last", "auto"))  # bad values: now
     if p.get("test_crops", 1) not in (1, 10):

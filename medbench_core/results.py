@@ -234,6 +234,8 @@ def _check_row(at: str, row: dict, known: dict) -> dict:
     if len(h) != 16 or any(c not in "0123456789abcdef" for c in h):
         bad("config_hash", "must be 16 lower-case hex digits")
     for col, names in known.items():
+        if col not in row or not isinstance(names, (list, tuple)):  # "runs", "rehash": checked per run
+            continue
         if row[col] not in names:
             bad(col, f"is not a known {col}; valid: {', '.join(names)}")
     if str(row["synthetic"]).lower() not in ("true", "false"):
@@ -286,7 +288,7 @@ def _read_runs(path: Path, known: dict) -> tuple[dict[str, pd.DataFrame], dict[s
         if dup:
             raise ResultsImportError(f"{path} line 1: the header repeats the column {_shown(dup[0])}; each column "
                                      "appears once")
-        unknown = [c for c in header if c not in COLUMNS]
+        unknown = [c for c in header if c not in (*COLUMNS, *OPTIONAL_COLUMNS)]
         if unknown:
             raise ResultsImportError(f"{path} line 1: unknown column{'s' if len(unknown) > 1 else ''} "
                                      f"{', '.join(_shown(c) for c in unknown[:5])}; expected {', '.join(COLUMNS)}")
@@ -295,6 +297,7 @@ def _read_runs(path: Path, known: dict) -> tuple[dict[str, pd.DataFrame], dict[s
             raise ResultsImportError(f"{path} line 1: the header lacks the columns {missing}; expected "
                                      f"{', '.join(COLUMNS)}")
         runs: dict[str, list[dict]] = {}
+        configs: dict[str, str] = {}
         first_line: dict[str, int] = {}
         seen: dict[tuple, int] = {}
         end = reader.line_num
@@ -305,7 +308,9 @@ def _read_runs(path: Path, known: dict) -> tuple[dict[str, pd.DataFrame], dict[s
             if len(fields) != len(header):
                 raise ResultsImportError(f"{path} line {line}: wrong number of fields (expected {len(header)}, got "
                                          f"{len(fields)})")
-            r = _check_row(f"{path} line {line}", dict(zip(header, fields)), known)
+            cells = dict(zip(header, fields))
+            run_config = cells.pop(RUN_CONFIG, "")
+            r = _check_row(f"{path} line {line}", cells, known)
             h = r["config_hash"]
             key = (h, r["split"], r["metric"])
             if key in seen:
@@ -320,6 +325,7 @@ def _read_runs(path: Path, known: dict) -> tuple[dict[str, pd.DataFrame], dict[s
                                                  f"{_shown(ref[col])} on line {first_line[h]}")
             else:
                 runs[h], first_line[h] = [], line
+                configs[h] = run_config
             runs[h].append(r)
     except csv.Error as e:
         raise ResultsImportError(f"{path} line {reader.line_num}: not a CSV row ({e})") from None
@@ -328,7 +334,50 @@ def _read_runs(path: Path, known: dict) -> tuple[dict[str, pd.DataFrame], dict[s
     for h, rows in runs.items():
         if not any(r["split"] == "test" and r["metric"] in _SCORES for r in rows):
             raise ResultsImportError(f"{path} line {first_line[h]}: run {h} has no test-split mean_auc or dice row")
+        _check_identity(f"{path} line {first_line[h]}", h, rows[0], configs.get(h, ""), known)
     return {h: pd.DataFrame(rows)[COLUMNS] for h, rows in runs.items()}, first_line
+
+
+RUN_CONFIG = "run_config"  # optional column: the run's whole configuration (JSON), written by export
+OPTIONAL_COLUMNS = (RUN_CONFIG,)
+IDENTITY = ("task", "init", "arch", "seed", "fraction", "profile")  # what a run's hash says it is
+
+
+def _check_identity(at: str, h: str, row: dict, run_config: str, known: dict) -> None:
+    """A run is what its hash says: with its configuration in the file, the configuration must hash to ``h`` and
+    name the row's task, init, architecture, seed, fraction and profile; without it, a hash of a known grid
+    (``known["runs"]``: hash -> those settings) must carry that grid's settings. Raises naming the line."""
+    settings = None
+    if run_config:
+        try:
+            config = json.loads(run_config)
+        except ValueError:
+            raise ResultsImportError(f"{at}: column 'run_config' is not the JSON medbench writes") from None
+        rehash, got = known.get("rehash"), None
+        if rehash is not None and isinstance(config, dict):
+            try:
+                got = rehash(config)
+            except (TypeError, ValueError, KeyError):
+                got = None  # an imported run's record holds no whole configuration: nothing to recompute
+        if got is not None and got != h:
+            raise ResultsImportError(f"{at}: run {h}'s configuration hashes to {got}: the row or its configuration "
+                                     "was changed; nothing was imported")
+        if got is not None:
+            settings = config
+    if settings is None:
+        settings = known.get("runs", {}).get(h)
+    if settings:
+        for col in IDENTITY:
+            if col in settings and str(_same_type(row[col], settings[col])) != str(settings[col]):
+                raise ResultsImportError(f"{at}: run {h} is {col} {_shown(settings[col])} by its hash, but the row "
+                                         f"says {_shown(row[col])}: the row was changed; nothing was imported")
+
+
+def _same_type(value, like):
+    try:
+        return type(like)(value) if isinstance(like, (int, float)) and not isinstance(like, bool) else value
+    except (TypeError, ValueError):
+        return value
 
 
 def read_results_file(path: str | os.PathLike, *, known: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
@@ -416,6 +465,13 @@ def export_results(store: ResultsStore | str | os.PathLike, path: str | os.PathL
     out = df[COLUMNS].copy()
     for col in _TEXT:
         out[col] = out[col].map(_neutralise)
+    configs = {}
+    for h in out["config_hash"].unique():
+        try:
+            configs[h] = json.dumps(store.config(h), sort_keys=True, separators=(",", ":"), default=str)
+        except (OSError, ValueError):
+            configs[h] = ""
+    out[RUN_CONFIG] = out["config_hash"].map(configs)
     try:
         write_output_bytes(path, out.to_csv(index=False).encode("utf-8"))  # a link is followed, a device written into
     except OSError as e:

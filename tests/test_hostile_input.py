@@ -154,3 +154,95 @@ def test_the_setup_cell_gets_literals_only(book_copy):
         assert all(isinstance(e, ast.Constant) for e in value.elts)  # two literals, nothing to execute
     with pytest.raises(ValueError):  # a setting made by hand, past book_setting, is checked again where it is written
         sync_setup_cells(book_copy, BookSetting('https://x.org/a";b', "v1.0"))
+
+
+# -- 4. one value, one hash ------------------------------------------------------------------------------------------
+
+SPELLINGS = {"lr": (1, 1.0), "weight_decay": (0, 0.0, 0e0), "lr_factor": (0.5, 5e-1), "eval_crop": (1, 1.0),
+             "batch_size": (8, 8.0), "max_epochs": (3, 3.0), "patience": (2, 2.0), "lr_patience": (1, 1.0),
+             "test_crops": (10, 10.0), "warmup_epochs": (0, 0.0), "image_size": (32, 32.0), "workers": (0, 0.0)}
+
+
+@pytest.mark.parametrize("field", list(SPELLINGS))
+def test_a_value_spelled_differently_is_one_run(field):
+    from medbench_core.experiments import _FIELD_TYPES, make_run_config
+
+    cfgs = [make_run_config("granularity", "syn_txc", "scratch", "test_resnet", 0, "smoke", **{field: v})
+            for v in SPELLINGS[field]]
+    assert len({c.config_hash() for c in cfgs}) == 1, field
+    assert len({repr(getattr(c, field)) for c in cfgs}) == 1  # stored in the field's own type
+    assert type(getattr(cfgs[0], field)).__name__ == _FIELD_TYPES[field]
+
+
+def test_every_numeric_protocol_field_has_its_spellings_tested():
+    import dataclasses
+
+    from medbench_core.experiments import SPEED_FIELDS, _FIELD_TYPES
+    from medbench_core.tasks import Protocol
+
+    numeric = {f.name for f in dataclasses.fields(Protocol) if str(f.type) in ("int", "float")} - {"num_runs"}
+    numeric |= {f for f in SPEED_FIELDS if _FIELD_TYPES.get(f) in ("int", "float")}
+    assert numeric == set(SPELLINGS)
+
+
+# -- 3. a stored row is what its hash says ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """A store of constructed runs with their whole configurations (as training writes them), exported."""
+    root = tmp_path_factory.mktemp("identity")
+    grid = validate_section_params("domain-adaptation", profile="smoke")
+    store = ResultsStore(root / "store")
+    for cfg in grid.configs:
+        h = cfg.config_hash()
+        row = {"section": cfg.section, "task": cfg.task, "init": cfg.init, "arch": cfg.arch, "seed": cfg.seed,
+               "fraction": cfg.fraction, "profile": cfg.profile, "split": "test",
+               "metric": "dice" if cfg.task == "syn_pxs" else "mean_auc", "value": 0.7, "config_hash": h,
+               "medbench_version": "test", "git_sha": "unknown", "torch_version": "-", "device": "cpu",
+               "wall_seconds": 1.0, "finished_at": "2026-12-03T00:00:00+00:00", "synthetic": True}
+        store.write_run(h, pd.DataFrame([row])[COLUMNS], cfg.to_dict(), {})
+    assert main(["results", "export", str(root / "all.csv"), "--results-dir", str(store.root)]) == 0
+    return pd.read_csv(root / "all.csv", dtype=str, keep_default_na=False), grid
+
+
+def _tamper_task(df, grid):
+    other = next(t for t in grid.tasks if t != df.loc[0, "task"])
+    df = df.copy()
+    df.loc[df["config_hash"] == df.loc[0, "config_hash"], "task"] = other
+    return df
+
+
+def _tamper_config(df, grid):
+    import json
+
+    df = df.copy()
+    cfg = json.loads(df.loc[0, "run_config"])
+    cfg["lr"] = cfg["lr"] * 10
+    df.loc[df["config_hash"] == df.loc[0, "config_hash"], "run_config"] = json.dumps(cfg)
+    return df
+
+
+IDENTITY_CASES = {
+    "the task column changed, configuration kept": (_tamper_task, "is task"),
+    "the task column changed, no configuration column": (lambda d, g: _tamper_task(d, g).drop(columns="run_config"),
+                                                         "is task"),
+    "the configuration changed": (_tamper_config, "hashes to"),
+}
+
+
+@pytest.mark.parametrize("case", list(IDENTITY_CASES))
+def test_an_import_refuses_a_run_that_is_not_what_its_hash_says(case, exported, tmp_path, capsys):
+    df, grid = exported
+    change, needle = IDENTITY_CASES[case]
+    change(df, grid).to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["results", "import", str(tmp_path / "bad.csv"), "--results-dir", str(tmp_path / "store")]) == 4
+    err = capsys.readouterr().err
+    assert needle in err and "line 2" in err and err.count("\n") == 1
+    assert not (tmp_path / "store").exists()  # nothing written
+
+
+def test_an_untouched_export_imports_whole(exported, tmp_path):
+    df, _ = exported
+    df.to_csv(tmp_path / "ok.csv", index=False)
+    assert main(["results", "import", str(tmp_path / "ok.csv"), "--results-dir", str(tmp_path / "store")]) == 0
+    assert len(ResultsStore(tmp_path / "store").hashes()) == df["config_hash"].nunique()

@@ -18,5 +18,32 @@ def known_names() -> dict[str, list[str]]:
             "profile": list_profiles()}
 
 
-__all__ = ["Grid", "PaperPage", "Results", "Section", "SectionPage", "get_section", "group_key", "known_names",
+def import_knowledge() -> dict:
+    """``known_names`` and what checks that a run is what its hash says (``results._check_identity``): how to hash
+    a configuration (``rehash``), and the settings of every run of every section's grid on every profile
+    (``runs``: hash -> task, init, arch, seed, fraction, profile)."""
+    import dataclasses
+
+    from ..experiments import RunConfig
+    from ..profiles import list_profiles
+
+    names = {f.name for f in dataclasses.fields(RunConfig)}
+
+    def rehash(config: dict) -> str:
+        return RunConfig(**{k: v for k, v in config.items() if k in names}).config_hash()
+
+    runs = {}
+    for profile in list_profiles():
+        for s in list_sections():
+            try:
+                grid = validate_section_params(s, profile=profile)
+            except Exception:  # noqa: BLE001 - a profile without this section's tasks: nothing to know
+                continue
+            for c in grid.configs:
+                runs[c.config_hash()] = {k: getattr(c, k) for k in ("task", "init", "arch", "seed", "fraction",
+                                                                   "profile")}
+    return {**known_names(), "rehash": rehash, "runs": runs}
+
+
+__all__ = ["Grid", "PaperPage", "Results", "Section", "SectionPage", "get_section", "group_key", "import_knowledge", "known_names",
            "list_sections", "load_grid_results", "section_page", "validate_section_params"]
