@@ -20,6 +20,7 @@ from .datasets.catalog import get_dataset
 from .datasets.prepare import prepared_dir, read_meta
 from .datasets.splits import load_manifest
 from .pretrain import get_init, zoo_key
+from .profiles import get_profile
 from .tasks import CLASSIFICATION, create_task
 
 # Images of each public release (all splits), for datasets not prepared here: "estimated" in the plan.
@@ -77,6 +78,7 @@ class TaskPlan:
     data: str  # present | missing: <command>
     fractions: tuple[float, ...] = (1.0,)
     protocol: str = "original"  # original | assumed (no script in the original code: its cells rest on our choice)
+    #                             | light (a light profile's protocol, not the original's)
 
     def images_at(self, fraction: float) -> int:
         """Training images of a run at ``fraction`` (the nested subsets take ceil(f * n) of the training split)."""
@@ -89,7 +91,10 @@ def _prepared(spec) -> bool:
 
 def split_images(spec) -> tuple[dict[str, int], str]:
     """Images in each split (train, val, test) of ``spec``'s dataset, and how sure the figures are: a prepared copy
-    or a frozen list or count (exact), or the release's size with the manifest's rule (estimated)."""
+    or a frozen list or count (exact), or the release's size with the manifest's rule (estimated). Generated data
+    (the light profiles' synthetic tasks) has the profile's sizes."""
+    if spec.synthetic:
+        return dict(zip(("train", "val", "test"), spec.sizes)), "exact (generated)"
     if _prepared(spec):
         meta = read_meta(prepared_dir(spec, spec.protocol.stored_size))
         return {k: int(v) for k, v in meta["counts"].items()}, "exact (prepared copy)"
@@ -142,17 +147,22 @@ def plan_grid(grid) -> list[TaskPlan]:
             seconds_per_epoch = n * c.fraction / _throughput(c.arch, c.image_size, seg, table) * (1 + EVAL_SHARE)
             hours["exp"] += seconds_per_epoch * expected_epochs(c)
             hours["max"] += seconds_per_epoch * c.max_epochs
-        total = RELEASE_IMAGES.get(spec.source, n)
-        ds, side = get_dataset(spec.source), spec.protocol.stored_size
-        per_image = side * side * (ds.channels + (1 if seg else 0))
-        data = ("present" if _prepared(spec) else
-                f"missing: obtain from {ds.obtain}, then `medbench data prepare {task} --root PATH --profile "
-                f"{grid.profile}`")
+        side = spec.protocol.stored_size
+        if spec.synthetic:  # generated on first use into the cache, nothing to obtain
+            total, channels, data = sum(spec.sizes), 3, "generated on first use (synthetic)"
+        else:
+            ds = get_dataset(spec.source)
+            total, channels = RELEASE_IMAGES.get(spec.source, n), ds.channels
+            data = ("present" if _prepared(spec) else
+                    f"missing: obtain from {ds.obtain}, then `medbench data prepare {task} --root PATH --profile "
+                    f"{grid.profile}`")
+        per_image = side * side * (channels + (1 if seg else 0))
         from .original import scope_of
 
         out.append(TaskPlan(task, len(cfgs), n, source, expected_epochs(p), p.max_epochs, hours["exp"] / 3600,
                             hours["max"] / 3600, total * per_image / 1e9, data,
                             tuple(sorted({c.fraction for c in cfgs})),
+                            "light" if get_profile(grid.profile).light else
                             "assumed" if scope_of(p) == "assumed" else "original"))
     return out
 
@@ -181,7 +191,8 @@ def weights_status(grids) -> list[dict]:
 
 def plan_table(grid) -> pd.DataFrame:
     rows = [{"task": t.task, "runs": t.runs, "train images / epoch": _images(t),
-             "protocol": "ASSUMED (no original code)" if t.protocol == "assumed" else "the original's",
+             "protocol": {"assumed": "ASSUMED (no original code)", "light": "light (not the original's)"}.get(
+                 t.protocol, "the original's"),
              "epochs: expected (assumed) / at most": f"{t.expected_epochs} / {t.max_epochs}",
              "GPU-hours: expected / at most": f"{t.gpu_hours:,.1f} / {t.gpu_hours_max:,.1f}",
              "cache disk": f"{t.cache_gb:,.1f} GB", "data": t.data} for t in plan_grid(grid)]

@@ -43,10 +43,13 @@ def main_scores(df: pd.DataFrame, split: str = "test") -> pd.DataFrame:
     (AUC or Dice x 100)."""
     d = unique_runs(df[(df["split"] == split) & df["metric"].isin(MAIN_METRICS)])
     d["group"] = _groups(d)
-    d["score"] = 100 * d["value"].astype(float)
+    d["score"] = 100 * pd.to_numeric(d["value"], errors="coerce")
     d["fraction"] = d["fraction"].astype(float)
-    return d[["group", "task", "init", "arch", "seed", "fraction", "metric", "score", "config_hash"]].reset_index(
-        drop=True)
+    undefined = d[d["score"].isna()]  # e.g. an AUC on a test split with one label value: left out, and counted
+    out = d[d["score"].notna()][["group", "task", "init", "arch", "seed", "fraction", "metric", "score",
+                                 "config_hash"]].reset_index(drop=True)
+    out.attrs["undefined"] = len(undefined)
+    return out
 
 
 def summarize(df: pd.DataFrame, baseline: str | None, split: str = "test") -> pd.DataFrame:
@@ -60,6 +63,7 @@ def summarize(df: pd.DataFrame, baseline: str | None, split: str = "test") -> pd
         comp = compare_groups(groups, baseline=baseline if baseline in groups else None)
         parts.append(comp.rename_axis("group").reset_index().assign(task=task, fraction=frac))
     out = pd.concat(parts, ignore_index=True)
+    out.attrs["undefined"] = scores.attrs.get("undefined", 0)  # runs whose score is undefined, left out of n
     out["init"] = out["group"].str.split("/").str[-1]
     out["arch"] = out["group"].map(lambda k: k.split("/")[0] if "/" in k else "")
     return out

@@ -95,7 +95,10 @@ class ResultsStore:
         return self._path("runs", config_hash).exists()
 
     def rows(self, config_hash: str) -> pd.DataFrame:
-        return pd.read_csv(self._path("runs", config_hash), dtype=_DTYPES, keep_default_na=False)
+        """A run's rows. A metric the run could not define (an AUC on a split with one label value) is stored as an
+        empty cell and read as NaN: a defined missing value, never a failure of the whole store."""
+        return pd.read_csv(self._path("runs", config_hash), dtype=_DTYPES, keep_default_na=False,
+                           na_values={"value": ["", "nan", "NaN"]})
 
     def cases(self, config_hash: str) -> dict[str, np.ndarray]:
         with np.load(self._path("cases", config_hash)) as z:

@@ -246,3 +246,33 @@ def test_an_untouched_export_imports_whole(exported, tmp_path):
     df.to_csv(tmp_path / "ok.csv", index=False)
     assert main(["results", "import", str(tmp_path / "ok.csv"), "--results-dir", str(tmp_path / "store")]) == 0
     assert len(ResultsStore(tmp_path / "store").hashes()) == df["config_hash"].nunique()
+
+
+# -- 0. an undefined metric is a missing value, not a broken store ---------------------------------------------------
+
+def test_an_undefined_score_is_stored_read_and_left_out_with_a_count(tmp_path):
+    from medbench_core.report import summarize
+
+    grid = validate_section_params("domain-adaptation", profile="smoke")
+    store = constructed_store(tmp_path / "store", grid)
+    h = grid.configs[0].config_hash()
+    rows = store.rows(h)
+    rows.loc[rows["split"] == "test", "value"] = np.nan  # an AUC on a test split with one label value
+    (store.root / "runs" / f"{h}.csv").write_text(rows.to_csv(index=False))
+    assert ",," in (store.root / "runs" / f"{h}.csv").read_text()  # stored as an empty cell
+    df = store.load()
+    assert df["value"].isna().sum() == 1  # read as NaN, the rest of the store intact
+    s = summarize(df, baseline="scratch")
+    assert s.attrs["undefined"] == 1 and s["n"].sum() == len(grid.configs) - 1
+
+
+# -- 8. every command on every profile -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("profile", ["smoke", "demo", "colab", "paper"])
+def test_the_plan_works_on_every_profile(profile, capsys):
+    from medbench_core.profiles import get_profile
+
+    assert main(["sweep", "granularity", "--profile", profile, "--plan"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"plan: granularity on {profile}")
+    assert ("light (not the original's)" in out) == get_profile(profile).light
