@@ -5,10 +5,13 @@ exclusively (``O_CREAT | O_EXCL``), names the owner (host, pid, Slurm job, start
 while the run trains. A second process that asks for the same run finds the claim and waits; when the claim goes
 it reads the winner's rows from the store (or, if the winner failed, claims and trains the run itself).
 
-A claim is stale, and is broken by the next process that asks, under the rule the sweep's running markers use
-(``owner_alive``): its Slurm job has ended, or, on this host, its process is gone; and, on any host, when its
-heartbeat is older than ``STALE_AFTER`` seconds (a killed process on another node, or a reused pid). Breaking a
-stale claim is itself guarded by an exclusive file, so two waiters never both take over.
+A claim is stale, and is broken by the next process that asks, only when its owner is provably gone: its Slurm
+job has ended; or, on this host, its process is gone (or its pid now belongs to a process started later: a reused
+pid); or, for an owner on another host without a Slurm job, whose process cannot be asked, when its heartbeat is older
+than ``STALE_AFTER`` seconds. An owner that is merely paused (SIGSTOP, a suspended laptop, a swapped job) keeps its
+claim however long the pause. Should its claim have been broken all the same (the other-host rule), the owner finds
+out before storing (``still_held``) and writes nothing. Breaking a stale claim is itself guarded by an exclusive file,
+so two waiters never both take over.
 """
 from __future__ import annotations
 
@@ -37,7 +40,17 @@ def owner() -> dict:
            if "SLURM_ARRAY_JOB_ID" in os.environ and "SLURM_ARRAY_TASK_ID" in os.environ
            else os.environ.get("SLURM_JOB_ID"))
     return {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job_id": job,
-            "started": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+            "started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "pid_start": _pid_start(os.getpid())}
+
+
+def _pid_start(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot, ``/proc/PID/stat``), or None where /proc has no such
+    file: with the pid it names one process, so a pid reused by a later process is told apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return int(stat[stat.rindex(")") + 2:].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def owner_alive(marker: dict) -> bool:
@@ -54,12 +67,22 @@ def owner_alive(marker: dict) -> bool:
     if marker.get("host") == socket.gethostname():
         try:
             os.kill(int(marker["pid"]), 0)
-            return True
         except (ProcessLookupError, ValueError, KeyError, TypeError):
             return False
         except PermissionError:
-            return True
+            pass
+        started = marker.get("pid_start")
+        now = _pid_start(int(marker["pid"]))
+        return started is None or now is None or started == now  # another start time: the pid was reused
     return True
+
+
+def provably_alive(marker: dict) -> bool | None:
+    """True or False where the owner can be asked (its Slurm job, or its process on this host); None for an owner
+    on another host without a Slurm job."""
+    if marker.get("slurm_job_id") or marker.get("host") == socket.gethostname():
+        return owner_alive(marker)
+    return None
 
 
 def claim_path(store_root: str | os.PathLike, h: str) -> Path:
@@ -81,7 +104,10 @@ def is_stale(path: Path, claim: dict | None) -> bool:
         return False  # released meanwhile: not stale, simply gone
     if claim is None:  # unreadable: half-written by a process killed while creating it, or damaged
         return age > 5.0
-    return age > STALE_AFTER or not owner_alive(claim)
+    alive = provably_alive(claim)
+    if alive is not None:  # the owner can be asked: a paused process is alive, however old its heartbeat
+        return not alive
+    return age > STALE_AFTER
 
 
 def _try_create(path: Path, me: dict) -> bool:
@@ -174,6 +200,13 @@ def claimed(store_root: str | os.PathLike, h: str, *, done=lambda: False, poll: 
         t.join(timeout=5)
         if read_claim(path) == me:
             path.unlink(missing_ok=True)
+
+
+def still_held(store_root: str | os.PathLike, h: str) -> bool:
+    """Does this process still hold the claim on run ``h``? (False when another process broke it while this one was
+    paused: it must then write nothing.)"""
+    c = read_claim(claim_path(store_root, h))
+    return bool(c) and c.get("host") == socket.gethostname() and c.get("pid") == os.getpid()
 
 
 def clear_stale(store_root: str | os.PathLike) -> int:

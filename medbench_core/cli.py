@@ -27,7 +27,12 @@ from .paths import check_writable_dir
 
 
 def _csv(value: str) -> list[str]:
-    return [v.strip() for v in value.split(",") if v.strip()]
+    """Comma-separated names or numbers; an empty item (``0.1,,0.2``, a trailing comma) is refused, never skipped."""
+    items = [v.strip() for v in value.split(",")]
+    if not value.strip() or any(not v for v in items):
+        raise argparse.ArgumentTypeError(f"expected a comma-separated list without empty items, such as 0.1,0.5; "
+                                         f"got {value!r}")
+    return items
 
 
 def _setting(value: str) -> tuple[str, object]:
@@ -41,6 +46,16 @@ def _setting(value: str) -> tuple[str, object]:
         except ValueError:
             pass
     return key, raw
+
+
+def _settings(pairs) -> dict:
+    """``--set`` pairs as a dict; a field given twice is refused (the last would otherwise win silently)."""
+    out = {}
+    for key, value in pairs:
+        if key in out and out[key] != value:
+            raise BadValueError(f"--set {key} is given twice ({out[key]!r} and {value!r}); give it once")
+        out[key] = value
+    return out
 
 
 def _floats(value: str) -> list[float]:
@@ -111,15 +126,16 @@ def _cmd_run(args) -> int:
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
     if args.set:
-        params["protocol"] = dict(args.set)
+        params["protocol"] = _settings(args.set)
     results = Path(args.results_dir) if args.results_dir else root / "results"
     from .sections import validate_section_params  # every name checked before a dataset is decoded
 
-    validate_section_params(args.section, profile=args.profile, tasks=args.tasks, inits=args.inits, arch=args.arch,
-                            archs=args.archs, fractions=args.fractions, num_seeds=args.num_seeds,
-                            device=args.device or "auto", protocol=params.get("protocol"))
-    for task, data_root in _data_roots(args.data_root, params.get("tasks")):
-        _prepare(task, data_root, args)
+    grid = validate_section_params(args.section, profile=args.profile, tasks=args.tasks, inits=args.inits,
+                                   arch=args.arch, archs=args.archs, fractions=args.fractions,
+                                   num_seeds=args.num_seeds, device=args.device or "auto",
+                                   protocol=params.get("protocol"))
+    for task, data_root, size in _grid_data_roots(args.data_root, grid):
+        _prepare(task, data_root, args, size=size)
     output = Path(args.output) if args.output else results / "executed" / args.profile / sec.notebook
     if args.output:
         from .paths import is_special_file, output_target
@@ -177,6 +193,19 @@ def _data_roots(values, tasks) -> list[tuple[str, str]]:
     return out
 
 
+def _grid_data_roots(values, grid) -> list[tuple[str, str, int]]:
+    """``--data-root`` of a validated grid: (task, folder, the side its runs read, after any ``--set image_size`` or
+    ``eval_crop``). A task the grid does not train is refused, before anything is read."""
+    out = []
+    for task, path in _data_roots(values, list(grid.tasks) if len(grid.tasks) == 1 else None):
+        sizes = sorted({round(c.image_size / c.eval_crop) for c in grid.configs if c.task == task})
+        if not sizes:
+            raise BadValueError(f"--data-root names task {task!r}, which this run does not train (its tasks: "
+                                f"{', '.join(grid.tasks)})")
+        out += [(task, path, size) for size in sizes]
+    return out
+
+
 def _check_data_root(path: str) -> None:
     p = Path(path).expanduser()
     if not p.exists():
@@ -185,11 +214,12 @@ def _check_data_root(path: str) -> None:
         raise BadPathError(f"dataset folder {p} is a file; give the folder that holds the dataset's files")
 
 
-def _prepare(task: str, root: str, args):
+def _prepare(task: str, root: str, args, size: int | None = None):
     from .datasets import prepare
 
     t0 = time.perf_counter()
-    folder = prepare(task, root, profile=args.profile, size=getattr(args, "size", None), cache_dir=args.cache_dir,
+    folder = prepare(task, root, profile=args.profile, size=size or getattr(args, "size", None),
+                     cache_dir=args.cache_dir,
                      workers=getattr(args, "workers", None), force=getattr(args, "force", False))
     from .datasets.prepare import read_meta
 
@@ -295,7 +325,7 @@ def _cmd_sweep(args) -> int:
                                 ("compile", args.compile or None), ("workers", args.loader_workers)) if v is not None}
     grid = validate_section_params(args.section, profile=args.profile, tasks=args.tasks, inits=args.inits,
                                    arch=args.arch, archs=args.archs, fractions=args.fractions,
-                                   num_seeds=args.num_seeds, speed=speed, protocol=dict(args.set or []))
+                                   num_seeds=args.num_seeds, speed=speed, protocol=_settings(args.set or []))
     results = Path(args.results_dir) if args.results_dir else find_root(args.root) / "results"
     if args.plan:
         from .plan import format_plan
@@ -305,9 +335,11 @@ def _cmd_sweep(args) -> int:
                  for k in list_sections()]
         print(format_plan(grid, study))
         return 0
+    if args.status and not (results / "runs").is_dir():  # asking must not create a store
+        raise BadPathError(f"no results store at {results} (nothing has run there); give --results-dir of a store")
     if not args.status:
-        for task, data_root in _data_roots(args.data_root, args.tasks):
-            _prepare(task, data_root, args)
+        for task, data_root, size in _grid_data_roots(args.data_root, grid):
+            _prepare(task, data_root, args, size=size)
         if args.executor == "local":
             out = sweep.run_local(grid, results, cache_dir=args.cache_dir, workers=args.workers,
                                   retry_failed=args.retry_failed)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .errors import DeviceError
+from .errors import DeviceError, DivergedError
 from .metrics import dice_per_case, mean_auc
 from .paths import progress_enabled  # noqa: F401 (re-exported)
 from .tasks import CLASSIFICATION, IGNORE, TaskSpec
@@ -398,6 +398,9 @@ def fit(model: nn.Module, train_loader, val_loader, task: TaskSpec, *, device: t
     last_saved = time.perf_counter()
     for epoch in bar:
         tr = train_one_epoch(model, train_loader, loss_fn, opt, device, speed=speed, forward=forward, scaler=scaler)
+        if scaler is None and not math.isfinite(tr["loss"]):  # (fp16's loss scaler skips overflowing steps itself)
+            raise DivergedError(f"{desc}: the training loss is {tr['loss']} at epoch {epoch} (lr {lr:g}, "
+                                f"{optimizer}): the run diverged; lower the learning rate")
         va = evaluate(model, val_loader, loss_fn, task, device, speed=speed, forward=forward, input_size=input_size)
         lr_now = opt.param_groups[0]["lr"]
         sched.step(va["loss"]) if scheduler == "plateau" else sched.step()
@@ -420,6 +423,9 @@ def fit(model: nn.Module, train_loader, val_loader, task: TaskSpec, *, device: t
             on_epoch(epoch)
         if stop:
             break
+    if best_state is None:  # no epoch had a finite validation loss
+        raise DivergedError(f"{desc}: no epoch had a finite validation loss (lr {lr:g}, {optimizer}): the run "
+                            "diverged; lower the learning rate")
     model.load_state_dict(best_state)
     return FitResult(best_epoch=best_epoch, best_val_loss=best_loss, epochs_run=len(history),
                      stopped_early=len(history) < max_epochs, history=history)

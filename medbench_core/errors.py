@@ -40,6 +40,19 @@ class BadFileError(MedbenchError, ValueError):
     exit_code = 4
 
 
+class DivergedError(MedbenchError, ArithmeticError):
+    """A run whose loss stopped being a number (or that never had a finite validation loss): a failed run, said in
+    one line with its learning rate, never a crash further on."""
+
+    exit_code = 6
+
+
+class ClaimLostError(MedbenchError):
+    """This process lost its claim on a run (broken while it was paused); it stored nothing."""
+
+    exit_code = 7
+
+
 class DeviceError(MedbenchError, ValueError):
     """A device (``--device cuda``, ``tpu``) that this machine does not have."""
 

@@ -19,7 +19,7 @@ import torch
 from . import __version__
 from ._registry import UnknownNameError
 from .augment import get_augmentation
-from .claims import claimed
+from .claims import claimed, still_held
 from .errors import BadValueError
 from .data import BatchLoader, data_version, train_subset
 from .engine import (LOSSES, OPTIMIZERS, SCHEDULERS, check_stop_rule, evaluate, fit, make_loss, resolve_device,
@@ -124,7 +124,10 @@ def canonical_values(d: dict) -> dict:
 _PROTOCOL_RANGES = {"lr": (float, 0.0, False), "weight_decay": (float, 0.0, True), "batch_size": (int, 1, True),
                     "max_epochs": (int, 1, True), "patience": (int, 0, True), "lr_factor": (float, 0.0, False),
                     "lr_patience": (int, 0, True), "image_size": (int, 8, True), "warmup_epochs": (int, 0, True),
-                    "workers": (int, -1, True)}
+                    "workers": (int, -1, True), "eval_crop": (float, 0.0, False), "test_crops": (int, 1, True)}
+# ... and the most the engine can train with: ReduceLROnPlateau needs a factor below 1; no optimiser here trains at a
+# learning rate above 10 (the papers' are 2e-4 and 1e-3) or with a weight decay above 1; a crop is at most the side
+_PROTOCOL_MAX = {"lr": (10.0, True), "lr_factor": (1.0, False), "weight_decay": (1.0, True), "eval_crop": (1.0, True)}
 _PROTOCOL_CHOICES = {"optimizer": tuple(OPTIMIZERS), "scheduler": SCHEDULERS, "loss": tuple(LOSSES),
                      "normalization": NORMALIZATIONS, "upernet": UPERNETS}
 
@@ -137,9 +140,12 @@ def _check_protocol_values(p: dict, overrides: dict) -> None:
             kind, least, inclusive = _PROTOCOL_RANGES[key]
             ok_type = (isinstance(v, int) and not isinstance(v, bool)) if kind is int else \
                 (isinstance(v, (int, float)) and not isinstance(v, bool))
-            if not ok_type or not math.isfinite(v) or not (v >= least if inclusive else v > least):
+            most, most_inclusive = _PROTOCOL_MAX.get(key, (math.inf, True))
+            if not ok_type or not math.isfinite(v) or not (v >= least if inclusive else v > least) or \
+                    not (v <= most if most_inclusive else v < most):
                 what = "a whole number" if kind is int else "a number"
-                raise BadValueError(f"protocol field {key} must be {what} {'>=' if inclusive else '>'} {least}; "
+                top = "" if most == math.inf else f" and {'<=' if most_inclusive else '<'} {most:g}"
+                raise BadValueError(f"protocol field {key} must be {what} {'>=' if inclusive else '>'} {least}{top}; "
                                     f"got {v!r}")
         elif key in _PROTOCOL_CHOICES and v not in _PROTOCOL_CHOICES[key]:
             raise BadValueError(f"protocol field {key} must be one of {', '.join(_PROTOCOL_CHOICES[key])}; got {v!r}")
@@ -255,14 +261,40 @@ def _train(cfg: RunConfig, h: str, store: ResultsStore, inputs: RunInputs | None
         "device": str(device), "wall_seconds": round(wall, 3),
         "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "synthetic": task.synthetic,
     } for split, m, v in values])
-    store.save_checkpoint(h, {"arch": cfg.arch, "state_dict": model.state_dict()})
+    if not still_held(store.root, h):  # paused past a broken claim: another process trains this run
+        from .errors import ClaimLostError
+
+        raise ClaimLostError(f"run {h} ({cfg.task} {cfg.arch} {cfg.init} seed {cfg.seed}): its claim was broken "
+                             "while this process was paused, and another process trains it; this copy wrote nothing")
     # the split sizes the run saw (a real dataset's come from its prepared copy, not from the hashed config)
     sizes = {"n_train": len(data["train"]), "n_val": len(data["val"]), "n_test": len(data["test"])}
     config = cfg.to_dict() | sizes | {"config_hash": h, "history": result.history, "speed": speed.describe(),
                                       "load_report": str(model.load_report) if model.load_report else None}
-    store.write_run(h, rows, config, cases)
+    try:
+        store.save_checkpoint(h, {"arch": cfg.arch, "state_dict": model.state_dict()})
+        store.write_run(h, rows, config, cases)
+    except OSError as e:
+        _rescue(h, rows, config, store, e)
     store.partial_path(h).unlink(missing_ok=True)
     return rows
+
+
+def _rescue(h: str, rows: pd.DataFrame, config: dict, store: ResultsStore, error: OSError) -> None:
+    """A run that trained but cannot be stored (a full disk, a folder made read-only meanwhile) is kept, as a results
+    file with its configuration, where the one-line error says; `medbench results import` brings it back."""
+    import tempfile
+
+    from .errors import BadPathError
+    from .results import RUN_CONFIG
+
+    folder = Path(tempfile.gettempdir()) / "medbench-rescued"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{h}.csv"
+    kept = rows.assign(**{RUN_CONFIG: json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)})
+    kept.to_csv(path, index=False)
+    raise BadPathError(f"run {h} trained but cannot be stored in {store.root} ({error.strerror or error}); its "
+                       f"results are kept in {path}: free the space or fix the folder, then `medbench results import "
+                       f"{path} --results-dir {store.root}`") from None
 
 
 def run_grid(grid, results_dir: str | Path, *, cache_dir=None, progress: bool | None = None) -> dict:
@@ -275,6 +307,8 @@ def run_grid(grid, results_dir: str | Path, *, cache_dir=None, progress: bool | 
     process, so a second command on the same store waits for the first's result instead of training it again."""
     store = ResultsStore(results_dir)
     t0 = time.perf_counter()
+    if any(not store.has(c.config_hash()) for c in grid.configs):
+        store.check_writable()  # a run that trains must be storable: checked before any training
     for sub in ("runs", "cases", "checkpoints", "partial"):  # temporary files of runs killed while writing
         if (store.root / sub).is_dir():
             remove_orphan_temps(store.root / sub)

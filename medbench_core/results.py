@@ -82,6 +82,19 @@ class ResultsStore:
         for sub in ("runs", "cases", "checkpoints"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
+    FOLDERS = ("runs", "cases", "checkpoints", "partial", "claims")  # where a training run writes
+
+    def check_writable(self) -> None:
+        """Before any training: every folder a run writes into is a folder (or can be made) and writable, so a run
+        that trains can be stored. Raises ``BadPathError`` naming the first that is not."""
+        from .paths import check_writable_dir
+
+        for sub in self.FOLDERS:
+            path = check_writable_dir(self.root / sub, f"the results store's {sub}/ folder")
+            if path.is_dir() and not os.access(path, os.W_OK | os.X_OK):
+                raise BadPathError(f"the results store's {sub}/ folder {path} is read-only; make it writable or give "
+                                   "another --results-dir")
+
     def _path(self, kind: str, h: str) -> Path:
         ext = {"runs": "csv", "config": "json", "cases": "npz", "checkpoints": "pt"}[kind]
         return self.root / ("runs" if kind == "config" else kind) / f"{h}.{ext}"
@@ -97,8 +110,17 @@ class ResultsStore:
     def rows(self, config_hash: str) -> pd.DataFrame:
         """A run's rows. A metric the run could not define (an AUC on a split with one label value) is stored as an
         empty cell and read as NaN: a defined missing value, never a failure of the whole store."""
-        return pd.read_csv(self._path("runs", config_hash), dtype=_DTYPES, keep_default_na=False,
-                           na_values={"value": ["", "nan", "NaN"]})
+        path = self._path("runs", config_hash)
+        try:
+            df = pd.read_csv(path, dtype=_DTYPES, keep_default_na=False, na_values={"value": ["", "nan", "NaN"]})
+            missing = [c for c in COLUMNS if c not in df.columns]
+            if missing or df.empty:
+                raise ValueError(f"no rows or no {missing[0]} column" if missing else "no rows")
+        except (ValueError, pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+            raise BadFileError(f"{path} cannot be read ({str(e).splitlines()[0] if str(e) else type(e).__name__}): "
+                               f"it was cut short or edited; delete it to train run {config_hash} again, or restore "
+                               "it from a backup") from None
+        return df
 
     def cases(self, config_hash: str) -> dict[str, np.ndarray]:
         with np.load(self._path("cases", config_hash)) as z:
@@ -286,7 +308,10 @@ def _read_runs(path: Path, known: dict) -> tuple[dict[str, pd.DataFrame], dict[s
     text = _read_text(path)
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
-        header = next(reader)
+        header = next(reader, None)
+        if not header:
+            raise ResultsImportError(f"{path} holds no header and no rows (an empty file, or only a byte-order mark "
+                                     "or blank lines); export the results again")
         dup = [c for i, c in enumerate(header) if c in header[:i]]
         if dup:
             raise ResultsImportError(f"{path} line 1: the header repeats the column {_shown(dup[0])}; each column "

@@ -276,3 +276,202 @@ def test_the_plan_works_on_every_profile(profile, capsys):
     out = capsys.readouterr().out
     assert out.startswith(f"plan: granularity on {profile}")
     assert ("light (not the original's)" in out) == get_profile(profile).light
+
+
+# -- 7. validation covers what the run needs; a divergent run is one line ----------------------------------------------
+
+OUT_OF_RANGE = {"lr_factor=1.5": "lr_factor must be a number > 0.0 and < 1", "lr=1e300": "lr must be a number > 0.0 "
+                "and <= 10", "lr=1e8": "lr must be", "weight_decay=2": "weight_decay must be",
+                "eval_crop=abc": "eval_crop must be a number", "test_crops=0": "test_crops must be"}
+
+
+@pytest.mark.parametrize("setting", list(OUT_OF_RANGE))
+def test_a_value_the_engine_cannot_train_with_is_refused_by_name(setting, tmp_path, capsys):
+    code = main(["run", "granularity", "--profile", "smoke", "--set", setting, "--results-dir", str(tmp_path / "r")])
+    err = capsys.readouterr().err
+    assert code == 2 and OUT_OF_RANGE[setting] in err and err.count("\n") == 1, err
+    assert not (tmp_path / "r").exists()
+
+
+def test_a_divergent_run_is_one_line_not_a_crash():
+    import torch
+
+    from medbench_core.data import BatchLoader, load_task_data
+    from medbench_core.engine import fit
+    from medbench_core.errors import DivergedError
+    from medbench_core.models import create_model
+    from medbench_core.tasks import create_task
+
+    task = create_task("syn_txc", "smoke")
+    data = load_task_data(task)
+    torch.manual_seed(0)
+    with pytest.raises(DivergedError, match="diverged; lower the learning rate") as e:
+        fit(create_model("test_resnet", task), BatchLoader(data["train"], 8, train=True, seed=0),
+            BatchLoader(data["val"], 8, train=False), task, device=torch.device("cpu"), optimizer="sgd", lr=1e8,
+            weight_decay=0.0, max_epochs=3, patience=3, scheduler="cosine", lr_factor=0.5, lr_patience=1,
+            loss="bce")
+    assert e.value.exit_code == 6 and "\n" not in str(e.value)
+
+
+# -- 9. the smaller items: each one line, its own code, nothing written -------------------------------------------------
+
+def _bom(tmp):
+    (tmp / "bom.csv").write_bytes(b"\xef\xbb\xbf")
+    return tmp / "bom.csv"
+
+
+SMALL = {
+    "a --set field given twice": (["run", "granularity", "--profile", "smoke", "--set", "lr=1e-3", "--set", "lr=2e-3"],
+                                  2, "--set lr is given twice"),
+    "an empty item in --fractions": (["run", "data-size", "--profile", "smoke", "--fractions", "0.1,,0.2"], 2,
+                                     "without empty items"),
+    "a BOM-only results file (import)": (["results", "import", "{bom}"], 4, "holds no header and no rows"),
+    "a BOM-only results file (check)": (["check", "{bom}", "--section", "data-size"], 1, "holds no header"),
+    "weights import of a device": (["weights", "import", "resnet50.moco_v2", "/dev/null"], 3,
+                                   "not a regular file (a device or pipe)"),
+    "sweep --status of no store": (["sweep", "granularity", "--profile", "smoke", "--status"], 3,
+                                   "no results store at"),
+}
+
+
+@pytest.mark.parametrize("case", list(SMALL))
+def test_each_small_case_is_one_line_with_its_code(case, tmp_path, capsys):
+    argv, code, needle = SMALL[case]
+    argv = [a.replace("{bom}", str(_bom(tmp_path))) for a in argv]
+    if argv[0] in ("run", "sweep", "results"):
+        argv += ["--results-dir", str(tmp_path / "store")]
+    try:
+        got = main(argv)
+    except SystemExit as e:  # argparse's own errors: one line, exit 2
+        got = e.code
+    assert got == code, case
+    out = capsys.readouterr()
+    text = out.err if code != 1 else out.out + out.err
+    assert needle in text and "Traceback" not in text, text
+    assert not (tmp_path / "store").exists()
+
+
+def test_a_run_file_cut_short_is_named_not_a_parse_error(tmp_path, capsys):
+    grid = validate_section_params("domain-adaptation", profile="smoke")
+    store = constructed_store(tmp_path / "store", grid)
+    h = store.hashes()[0]
+    path = store.root / "runs" / f"{h}.csv"
+    path.write_text(path.read_text()[:40])
+    assert main(["results", "export", str(tmp_path / "out.csv"), "--results-dir", str(store.root)]) == 4
+    err = capsys.readouterr().err
+    assert f"{h}.csv cannot be read" in err and "delete it to train run" in err and err.count("\n") == 1
+    assert not (tmp_path / "out.csv").exists()
+
+
+# -- 0. --data-root prepares what the run will read ------------------------------------------------------------------
+
+@pytest.mark.parametrize("profile,task,setting,side", [
+    ("colab", "pneumoniamnist", {"image_size": 32}, 32),  # a MedMNIST+ resolution changed: ordinary use
+    ("paper", "shenzhen", {"image_size": 32}, 37),        # resize-and-crop: the stored side is 32 / (224 / 256)
+    ("paper", "shenzhen", {}, 256),
+])
+def test_data_root_prepares_at_the_side_the_runs_read(profile, task, setting, side, tmp_path):
+    from medbench_core.cli import _grid_data_roots
+
+    grid = validate_section_params("granularity", profile=profile, tasks=[task], protocol=setting)
+    assert _grid_data_roots([str(tmp_path)], grid) == [(task, str(tmp_path), side)]
+    with pytest.raises(Exception, match="which this run does not train"):
+        _grid_data_roots([f"chexpert={tmp_path}"], grid)
+
+
+# -- 5. claims that survive a pause ------------------------------------------------------------------------------------
+
+HOLDER = """
+import sys, time
+from medbench_core.claims import claimed
+with claimed(sys.argv[1], "0123456789abcdef") as mine:
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_paused_owner_keeps_its_claim_and_a_reused_pid_does_not(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from medbench_core import claims
+
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "held"
+        path = claims.claim_path(tmp_path, "0123456789abcdef")
+        proc.send_signal(signal.SIGSTOP)  # a suspended laptop, a swapped job
+        old = time.time() - 10 * claims.STALE_AFTER
+        os.utime(path, (old, old))  # its heartbeat long stopped
+        seen = claims.read_claim(path)
+        assert not claims.is_stale(path, seen)  # alive, only paused: never broken
+        assert claims.clear_stale(tmp_path) == 0 and path.exists()
+        # the same pid with another start time is a reused pid: its owner is gone
+        assert claims.is_stale(path, {**seen, "pid_start": (seen["pid_start"] or 0) + 1})
+        # an owner on another host, which cannot be asked: its heartbeat decides
+        assert claims.is_stale(path, {**seen, "host": "elsewhere"})
+        proc.send_signal(signal.SIGCONT)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert claims.is_stale(path, seen)  # gone now
+
+
+def test_an_owner_whose_claim_was_broken_writes_nothing(tmp_path):
+    from medbench_core import claims
+
+    with claims.claimed(tmp_path, "0123456789abcdef") as mine:
+        assert mine and claims.still_held(tmp_path, "0123456789abcdef")
+        path = claims.claim_path(tmp_path, "0123456789abcdef")
+        path.write_text('{"host": "elsewhere", "pid": 1}')  # taken over while this process was paused
+        assert not claims.still_held(tmp_path, "0123456789abcdef")
+
+
+def test_trained_runs_export_and_import_with_their_configurations(tmp_path, capsys):
+    """Real smoke runs, one at a training fraction below 1 (whose stored configuration records the subset's size):
+    the hash recomputed on import is the run's."""
+    from medbench_core.experiments import run_grid
+
+    grid = validate_section_params("data-size", profile="smoke", tasks=["syn_txc"], fractions=[0.5, 1.0],
+                                   num_seeds=2)
+    run_grid(grid, tmp_path / "a")
+    assert main(["results", "export", str(tmp_path / "a.csv"), "--results-dir", str(tmp_path / "a")]) == 0
+    assert main(["results", "import", str(tmp_path / "a.csv"), "--results-dir", str(tmp_path / "b")]) == 0, \
+        capsys.readouterr().err
+
+
+# -- 6. a trained run is never lost ----------------------------------------------------------------------------------
+
+def test_a_store_that_cannot_take_a_run_is_refused_before_training(tmp_path):
+    from medbench_core.errors import BadPathError
+    from medbench_core.experiments import run_grid
+
+    grid = validate_section_params("granularity", profile="smoke", tasks=["syn_txc"], num_seeds=2)
+    store = ResultsStore(tmp_path / "store")
+    (store.root / "claims").write_text("a file where a folder belongs")
+    with pytest.raises(BadPathError, match="claims/ folder .* is a file"):
+        run_grid(grid, store.root)
+    assert not store.hashes()
+
+
+def test_a_run_that_cannot_be_stored_is_kept_where_the_error_says(tmp_path, monkeypatch):
+    import re
+
+    from medbench_core.errors import BadPathError
+    from medbench_core.experiments import run_grid
+
+    grid = validate_section_params("granularity", profile="smoke", tasks=["syn_txc"], num_seeds=2)
+
+    def full_disk(self, *a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ResultsStore, "write_run", full_disk)
+    monkeypatch.setenv("MEDBENCH_WORKERS", "1")
+    with pytest.raises(BadPathError, match="trained but cannot be stored") as e:
+        run_grid(grid, tmp_path / "store")
+    kept = Path(re.search(r"kept in (\S+\.csv)", str(e.value)).group(1))
+    monkeypatch.undo()
+    assert main(["results", "import", str(kept), "--results-dir", str(tmp_path / "store")]) == 0
+    assert len(ResultsStore(tmp_path / "store").hashes()) == 1  # the first run trained, was kept, came back

@@ -30,7 +30,12 @@ def import_knowledge() -> dict:
     names = {f.name for f in dataclasses.fields(RunConfig)}
 
     def rehash(config: dict) -> str:
-        return RunConfig(**{k: v for k, v in config.items() if k in names}).config_hash()
+        # a stored configuration records the split sizes the run saw (a fraction's, a prepared copy's); its hash
+        # was made with the task's registered sizes, as make_run_config sets them
+        from ..tasks import create_task
+
+        sizes = dict(zip(("n_train", "n_val", "n_test"), create_task(config["task"], config["profile"]).sizes))
+        return RunConfig(**{k: v for k, v in config.items() if k in names} | sizes).config_hash()
 
     runs = {}
     for profile in list_profiles():

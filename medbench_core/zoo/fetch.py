@@ -126,8 +126,11 @@ def import_file(key: str, file: str | os.PathLike, *, cache_dir=None) -> Path:
     file = Path(file).expanduser()
     if file.is_dir():
         raise BadPathError(f"{file} is a folder; give the downloaded weights file itself")
-    if not file.is_file():
+    if not file.exists():
         raise FileNotFoundError(f"{file}: no such file")
+    if not file.is_file():
+        raise BadPathError(f"{file} is {'a folder' if file.is_dir() else 'not a regular file (a device or pipe)'}; "
+                           "give the downloaded weights file")
     if file.stat().st_size == 0:
         raise LayoutError(f"{file} is empty (0 bytes): the download did not complete; download it again "
                           f"({rec.page})")
