@@ -95,8 +95,9 @@ def execute_notebook(source: str | os.PathLike, output: str | os.PathLike, *, cw
     try:
         pm.execute_notebook(str(source), str(tmp), parameters=parameters, cwd=str(cwd), kernel_name="python3",
                             progress_bar=False, log_output=log_output,
-                            # the kernel's own start-up warnings (e.g. "running over TCP") are not the reader's
-                            extra_arguments=["--IPKernelApp.log_level=ERROR"])
+                            # the kernel's own log (start-up warnings, the traceback of a reply cut off by Ctrl-C)
+                            # is not the reader's
+                            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
     except BaseException:
         if tmp.exists():
             failed = beside / f"{target.stem}.failed.ipynb"

@@ -551,9 +551,32 @@ class _Parser(argparse.ArgumentParser):
         self.exit(BadValueError.exit_code, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+_INTERRUPTED = []  # set by the Ctrl-C handler: what fails after it (a dead kernel, a closed socket) is the interrupt
+
+
+def _on_interrupt(signum, frame):
+    if not _INTERRUPTED:
+        _INTERRUPTED.append(True)
+        # the kernel's client, zmq and asyncio report the interrupted kernel at length: the one line below says it
+        for name in ("traitlets", "asyncio", "papermill", "nbclient", "jupyter_client", "tornado", "zmq", "medbench"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    raise KeyboardInterrupt
+
+
+def _interrupted_line() -> str:
+    return "medbench: interrupted; finished runs are kept in the results store (run the same command to go on)"
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="medbench: %(message)s", stream=sys.stderr)
+    import signal
+    import threading
+
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, _on_interrupt)
+    else:
+        previous = None
     try:
         from .workers import check_environment
 
@@ -563,9 +586,12 @@ def main(argv=None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except KeyboardInterrupt:
-        print("medbench: interrupted; finished runs are kept in the results store", file=sys.stderr)
+        print(_interrupted_line(), file=sys.stderr)
         return EXIT_INTERRUPTED
     except Exception as e:  # noqa: BLE001 - every error a user can cause becomes one line; the rest is a bug
+        if _INTERRUPTED:  # a dead kernel or a closed channel after Ctrl-C: the interrupt, not a bug
+            print(_interrupted_line(), file=sys.stderr)
+            return EXIT_INTERRUPTED
         if type(e).__name__ == "PapermillExecutionError":
             print(f"medbench: error: the notebook failed in cell {e.exec_count}: {e.ename}: {e.evalue}\n"
                   "medbench: the executed copy with the traceback is kept next to the output as *.failed.ipynb",
@@ -584,6 +610,10 @@ def main(argv=None) -> int:
         code, message = known
         print(f"medbench: error: {message.strip()}", file=sys.stderr)  # a list of fixes may follow on its own lines
         return code
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+        _INTERRUPTED.clear()
 
 
 if __name__ == "__main__":

@@ -475,3 +475,24 @@ def test_a_run_that_cannot_be_stored_is_kept_where_the_error_says(tmp_path, monk
     monkeypatch.undo()
     assert main(["results", "import", str(kept), "--results-dir", str(tmp_path / "store")]) == 0
     assert len(ResultsStore(tmp_path / "store").hashes()) == 1  # the first run trained, was kept, came back
+
+
+@pytest.mark.slow
+def test_ctrl_c_is_one_line_saying_what_was_kept(tmp_path, repo_root):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "medbench_core.cli", "run", "granularity", "--profile", "smoke",
+                             "--results-dir", str(tmp_path / "store")], cwd=repo_root, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True, start_new_session=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (tmp_path / "store" / "executed").exists():
+        time.sleep(0.5)  # the notebook's kernel is up
+    time.sleep(4)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole foreground group, the kernel too
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert "Traceback" not in err and "ZMQError" not in err, err
+    assert err.strip().splitlines()[-1].startswith("medbench: interrupted; finished runs are kept")
