@@ -27,9 +27,12 @@ from .paths import check_writable_dir
 
 
 def _csv(value: str) -> list[str]:
-    """Comma-separated names or numbers; an empty item (``0.1,,0.2``, a trailing comma) is refused, never skipped."""
+    """Comma-separated names or numbers; an empty item among others (``0.1,,0.2``, a trailing comma) is refused,
+    never skipped."""
     items = [v.strip() for v in value.split(",")]
-    if not value.strip() or any(not v for v in items):
+    if not any(items):
+        return []  # nothing at all: the section's check says it is empty and lists the valid names
+    if any(not v for v in items):
         raise argparse.ArgumentTypeError(f"expected a comma-separated list without empty items, such as 0.1,0.5; "
                                          f"got {value!r}")
     return items
