@@ -101,25 +101,23 @@ class Browser:
                     raise RuntimeError(f"{method}: {msg['error']}")
                 return msg.get("result", {})
 
-    def _url(self) -> str | None:
-        try:
-            return self.call("Runtime.evaluate", expression="document.URL", returnByValue=True)["result"].get("value")
-        except RuntimeError:
-            return None
-
     def open(self, url: str, timeout: float = 120) -> None:
-        before = self._url()
+        """Navigate to ``url`` and wait for the new document to be complete; a redirect page (index.html's meta
+        refresh) is followed to the page it names, which is then the one inspected."""
+        try:  # mark the current document: the one to wait for is any document without the mark
+            self.call("Runtime.evaluate", expression="window.__mbOld = true")
+        except RuntimeError:
+            pass
         self.call("Page.navigate", url=url)
         deadline = time.time() + timeout
+        expr = ("[document.readyState, !!document.querySelector('meta[http-equiv=refresh]'), "
+                "!!window.__mbOld]")
         while time.time() < deadline:
-            # the new document, complete: right after Page.navigate the previous page may still answer
             try:
-                state = self.call("Runtime.evaluate", expression="[document.URL, document.readyState]",
-                                  returnByValue=True)["result"].get("value")
+                state = self.call("Runtime.evaluate", expression=expr, returnByValue=True)["result"].get("value")
             except RuntimeError:  # the page navigated while the expression ran: ask again
                 state = None
-            # the new document, complete; or the page it redirects to (index.html), complete
-            if state and state[1] == "complete" and (state[0] == url or (state[0] != before and url != before)):
+            if state and state == ["complete", False, False]:  # a new document, complete, not a redirect
                 return
             time.sleep(0.1)
         raise TimeoutError(f"{url} did not finish loading")
