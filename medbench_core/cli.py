@@ -554,6 +554,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(BadValueError.exit_code, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _cache_dirs(cache_dir) -> set[Path]:
+    """The folders of the cache (two levels deep) as they are now: after a refused command, the empty ones it made
+    are removed."""
+    root = _cache_root(cache_dir)
+    if not root.is_dir():
+        return set()
+    out = {root}
+    for p in root.iterdir():
+        if p.is_dir() and not p.is_symlink():
+            out.add(p)
+            out.update(q for q in p.iterdir() if q.is_dir() and not q.is_symlink())
+    return out
+
+
+def _cache_root(cache_dir) -> Path:
+    """``paths.get_cache_dir``'s answer, without creating the folder."""
+    return Path(cache_dir or os.environ.get("MEDBENCH_CACHE") or Path.home() / ".cache" / "medbench").expanduser()
+
+
+def _remove_new_empty_dirs(cache_dir, before: set[Path]) -> None:
+    root = _cache_root(cache_dir)
+    new = (_cache_dirs(cache_dir) | ({root} if root.is_dir() else set())) - before
+    for p in sorted(new, key=lambda p: len(p.parts), reverse=True):  # the deepest first
+        try:
+            p.rmdir()  # only an empty folder goes
+        except OSError:
+            pass
+
+
 _INTERRUPTED = []  # set by the Ctrl-C handler: what fails after it (a dead kernel, a closed socket) is the interrupt
 
 
@@ -584,6 +613,7 @@ def main(argv=None) -> int:
         from .workers import check_environment
 
         check_environment()  # a bad MEDBENCH_WORKERS stops here, not inside a notebook after the data are ready
+        cache_before = _cache_dirs(getattr(args, "cache_dir", None))
         return args.func(args)
     except BrokenPipeError:  # output piped into `head` and the like: stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -611,6 +641,8 @@ def main(argv=None) -> int:
                   "report it with the command you ran and the traceback above", file=sys.stderr)
             return EXIT_INTERNAL
         code, message = known
+        if "cache_before" in locals():
+            _remove_new_empty_dirs(getattr(args, "cache_dir", None), cache_before)  # a refusal leaves no trace
         print(f"medbench: error: {message.strip()}", file=sys.stderr)  # a list of fixes may follow on its own lines
         return code
     finally:

@@ -496,3 +496,17 @@ def test_ctrl_c_is_one_line_saying_what_was_kept(tmp_path, repo_root):
     assert proc.returncode == 130, err
     assert "Traceback" not in err and "ZMQError" not in err, err
     assert err.strip().splitlines()[-1].startswith("medbench: interrupted; finished runs are kept")
+
+
+@pytest.mark.parametrize("argv", [["data", "prepare", "shenzhen", "--root", "{empty}"],
+                                  ["weights", "import", "resnet50.moco_v2", "{notweights}"],
+                                  ["data", "fetch", "chestmnist"]])
+def test_a_refused_command_leaves_no_empty_cache_folder(argv, tmp_path, monkeypatch):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notweights").write_text("hello")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    (tmp_path / "cache" / "kept").mkdir(parents=True)  # what was there stays
+    argv = [a.replace("{empty}", str(tmp_path / "empty")).replace("{notweights}", str(tmp_path / "notweights"))
+            for a in argv] + ["--cache-dir", str(tmp_path / "cache")]
+    assert main(argv) in (3, 4)
+    assert sorted(p.name for p in (tmp_path / "cache").rglob("*")) == ["kept"]
