@@ -23,7 +23,7 @@ from pathlib import Path
 from ._registry import UnknownNameError
 from .errors import (EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, BadPathError, BadValueError,
                      MedbenchError)
-from .paths import check_writable_dir
+from .paths import check_writable_dir, get_cache_dir
 
 
 def _csv(value: str) -> list[str]:
@@ -557,7 +557,7 @@ class _Parser(argparse.ArgumentParser):
 def _cache_dirs(cache_dir) -> set[Path]:
     """The folders of the cache (two levels deep) as they are now: after a refused command, the empty ones it made
     are removed."""
-    root = _cache_root(cache_dir)
+    root = get_cache_dir(cache_dir, create=False)
     if not root.is_dir():
         return set()
     out = {root}
@@ -568,13 +568,8 @@ def _cache_dirs(cache_dir) -> set[Path]:
     return out
 
 
-def _cache_root(cache_dir) -> Path:
-    """``paths.get_cache_dir``'s answer, without creating the folder."""
-    return Path(cache_dir or os.environ.get("MEDBENCH_CACHE") or Path.home() / ".cache" / "medbench").expanduser()
-
-
 def _remove_new_empty_dirs(cache_dir, before: set[Path]) -> None:
-    root = _cache_root(cache_dir)
+    root = get_cache_dir(cache_dir, create=False)
     new = (_cache_dirs(cache_dir) | ({root} if root.is_dir() else set())) - before
     for p in sorted(new, key=lambda p: len(p.parts), reverse=True):  # the deepest first
         try:

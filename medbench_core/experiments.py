@@ -285,12 +285,12 @@ def _rescue(h: str, rows: pd.DataFrame, config: dict, store: ResultsStore, error
     import tempfile
 
     from .errors import BadPathError
-    from .results import RUN_CONFIG
+    from .results import RUN_CONFIG, config_cell
 
     folder = Path(tempfile.gettempdir()) / "medbench-rescued"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{h}.csv"
-    kept = rows.assign(**{RUN_CONFIG: json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)})
+    kept = rows.assign(**{RUN_CONFIG: config_cell(config)})
     kept.to_csv(path, index=False)
     raise BadPathError(f"run {h} trained but cannot be stored in {store.root} ({error.strerror or error}); its "
                        f"results are kept in {path}: free the space or fix the folder, then `medbench results import "

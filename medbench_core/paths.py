@@ -8,11 +8,12 @@ import tempfile
 from pathlib import Path
 
 
-def get_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
+def get_cache_dir(cache_dir: str | os.PathLike | None = None, *, create: bool = True) -> Path:
     """Where generated data and pre-training checkpoints live: the argument, ``$MEDBENCH_CACHE`` or
-    ``~/.cache/medbench``."""
+    ``~/.cache/medbench`` (created unless ``create`` is false)."""
     path = Path(cache_dir or os.environ.get("MEDBENCH_CACHE") or Path.home() / ".cache" / "medbench")
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return path
 
 
@@ -159,19 +160,15 @@ def replace_output(tmp: Path, output: str | os.PathLike) -> Path:
 
 
 def write_output_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to the user-named output ``path`` as ``replace_output`` does (atomically where it is a file)."""
+    """Write ``data`` to the user-named output ``path`` as ``replace_output`` does: atomically where it is (or will
+    be) a regular file, a symlink's target included; straight into a device or FIFO."""
     target = output_target(path)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp") if not is_special_file(target) else \
-        Path(tempfile.mkstemp(prefix=".medbench-out-")[1])
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return replace_output(tmp, path)
+    if not is_special_file(target):
+        atomic_write_bytes(target, data)
+        return target
+    with tempfile.NamedTemporaryFile(prefix=".medbench-out-", delete=False) as f:
+        f.write(data)
+    return replace_output(Path(f.name), target)
 
 
 def atomic_save_npz(path: Path, **arrays) -> None:

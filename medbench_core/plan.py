@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import pandas as pd
 
 from .datasets.catalog import get_dataset
 from .datasets.prepare import prepared_dir, read_meta
-from .datasets.splits import load_manifest
+from .datasets.splits import fraction_size, load_manifest
 from .pretrain import get_init, zoo_key
 from .profiles import get_profile
 from .tasks import CLASSIFICATION, create_task
@@ -82,7 +81,7 @@ class TaskPlan:
 
     def images_at(self, fraction: float) -> int:
         """Training images of a run at ``fraction`` (the nested subsets take ceil(f * n) of the training split)."""
-        return self.train_images if fraction >= 1 else max(1, math.ceil(fraction * self.train_images))
+        return fraction_size(fraction, self.train_images)
 
 
 def _prepared(spec) -> bool:

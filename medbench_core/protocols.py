@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from .datasets.splits import describe_split
+from .datasets.splits import describe_split, fraction_size
 from .tasks import PAPER_SEG_V2, create_task
 
 
@@ -182,7 +182,6 @@ def sizes_table() -> pd.DataFrame:
     profile (``plan.split_images``: exact from a frozen list or count, else estimated from the release), and why
     they differ. The papers count labelled images, validation included; our fractions are drawn from the training
     split only (validation is never subsampled)."""
-    import math
     import re
 
     from .papers import load_reported
@@ -199,7 +198,7 @@ def sizes_table() -> pd.DataFrame:
         name = _SIZE_DATASETS.get(m.group(1) if m else ds) or next(
             t for t in list_tasks() if get_task_spec(t).analog_of == r.task and not get_task_spec(t).synthetic)
         counts, how = split_images(create_task(name, "paper"))
-        train = counts["train"] if fraction == 1 else math.ceil(fraction * counts["train"])
+        train = fraction_size(fraction, counts["train"])
         labelled = counts["train"] + counts["val"]
         paper = int(float(r.labelled_images))
         place = 10 ** (len(str(paper)) - len(str(paper).rstrip("0")))  # the papers print rounded figures (86K)
@@ -209,7 +208,7 @@ def sizes_table() -> pd.DataFrame:
         elif fraction == 1 and close(labelled):
             why = (f"the paper counts training and validation images ({counts['train']:,} + {counts['val']:,} "
                    f"here); we train on {train:,} and stop on the rest")
-        elif fraction < 1 and close(math.ceil(fraction * labelled)):
+        elif fraction < 1 and close(fraction_size(fraction, labelled)):
             why = (f"the paper's {fraction:.0%} is of training and validation images; ours is {fraction:.0%} of the "
                    "training split only (validation is never subsampled)")
         else:

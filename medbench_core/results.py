@@ -367,6 +367,11 @@ def _read_runs(path: Path, known: dict) -> tuple[dict[str, pd.DataFrame], dict[s
 
 
 RUN_CONFIG = "run_config"  # optional column: the run's whole configuration (JSON), written by export
+
+
+def config_cell(config: dict) -> str:
+    """A run's configuration as the ``run_config`` cell holds it (compact JSON, sorted keys)."""
+    return json.dumps(config, sort_keys=True, separators=(",", ":"), default=str)
 OPTIONAL_COLUMNS = (RUN_CONFIG,)
 IDENTITY = ("task", "init", "arch", "seed", "fraction", "profile")  # what a run's hash says it is
 
@@ -496,7 +501,7 @@ def export_results(store: ResultsStore | str | os.PathLike, path: str | os.PathL
     configs = {}
     for h in out["config_hash"].unique():
         try:
-            configs[h] = json.dumps(store.config(h), sort_keys=True, separators=(",", ":"), default=str)
+            configs[h] = config_cell(store.config(h))
         except (OSError, ValueError):
             configs[h] = ""
     out[RUN_CONFIG] = out["config_hash"].map(configs)

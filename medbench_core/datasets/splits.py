@@ -209,7 +209,17 @@ def fraction_ids(train: pd.DataFrame, manifest: dict, fractions=FRACTIONS) -> di
     salt = f"{manifest['dataset']}:fractions:{rule.get('seed', 0)}"
     order = stratified_order(pd.DataFrame({"unit": train["id"].astype(str), "stratum": train["stratum"].astype(str)}),
                              salt)
-    return {f"{f:g}": sorted(order[:max(1, math.ceil(f * len(order)))]) for f in sorted(fractions)}
+    return {f"{f:g}": sorted(order[:fraction_size(f, len(order))]) for f in sorted(fractions)}
+
+
+def fraction_size(fraction: float, n: int) -> int:
+    """Images a training fraction keeps of ``n``: ceil(f * n), at least one (the whole split at 1).
+
+    Example:
+        >>> fraction_size(0.1, 75_276), fraction_size(0.01, 50), fraction_size(1.0, 463)
+        (7528, 1, 463)
+    """
+    return n if fraction >= 1 else max(1, math.ceil(fraction * n))
 
 
 def check_nested(fractions: dict[str, list[str]], train_ids) -> None:
