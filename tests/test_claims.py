@@ -38,12 +38,18 @@ def test_a_live_claim_is_waited_for_until_its_run_is_stored(tmp_path):
     alive = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         path = write_claim(tmp_path, pid=alive.pid)
-        stored = threading.Event()
-        threading.Timer(0.5, stored.set).start()
-        t0 = time.perf_counter()
+        stored, set_at = threading.Event(), []
+
+        def store():  # the other process stores its run half a second from now
+            set_at.append(time.perf_counter())
+            stored.set()
+
+        threading.Timer(0.5, store).start()
         with claimed(tmp_path, H, done=stored.is_set, poll=0.02) as mine:
             assert mine is False  # the other process stored the run: read it, do not train it
-        assert time.perf_counter() - t0 >= 0.5 and path.exists()  # someone else's claim is left alone
+            returned_at = time.perf_counter()
+        # it waited for the run to be stored (not a timing race: the order of two clock readings)
+        assert set_at and returned_at >= set_at[0] and path.exists()  # someone else's claim is left alone
         assert SweepDir(tmp_path).state(H)[0] == "running"  # and a sweep's status counts it as running
     finally:
         alive.kill()

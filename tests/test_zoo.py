@@ -193,7 +193,7 @@ def test_offline_missing_weights_fail_at_once_with_how_to_get_them():
     t0 = time.perf_counter()
     with pytest.raises(WeightsUnavailableError) as e:
         fetch("resnet50.swav")
-    assert time.perf_counter() - t0 < 1.0
+    assert time.perf_counter() - t0 < 5.0  # no network wait (a connect timeout is 10 s or more), with room for a loaded machine
     msg = str(e.value)
     assert "resnet50.swav" in msg and "swav_800ep_pretrain.pth.tar" in msg
     assert "medbench weights import resnet50.swav FILE" in msg
