@@ -18,7 +18,7 @@ import torch
 
 from . import synthetic
 from .augment import get_augmentation
-from .paths import atomic_save_npz, get_cache_dir  # noqa: F401 (atomic_save_npz re-exported)
+from .paths import atomic_save_npz, atomic_write_bytes, get_cache_dir  # noqa: F401 (atomic_save_npz re-exported)
 from .tasks import CLASSIFICATION, IGNORE, TaskSpec
 
 SPLITS = ("train", "val", "test")
@@ -209,9 +209,7 @@ def write_fraction_manifest(task: TaskSpec, fractions, directory: str | os.PathL
     """Write ``fraction_manifest`` to ``directory/<task>-<profile>-fractions.json`` (atomically); returns the path."""
     path = Path(directory) / f"{task.name}-{task.profile}-fractions.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(fraction_manifest(task, fractions, cache_dir), indent=1))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(fraction_manifest(task, fractions, cache_dir), indent=1).encode())
     return path
 
 

@@ -9,6 +9,7 @@ import os
 import random
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +19,7 @@ from tqdm.auto import tqdm
 
 from .errors import DeviceError, DivergedError
 from .metrics import dice_per_case, mean_auc
-from .paths import progress_enabled  # noqa: F401 (re-exported)
+from .paths import cleaned_on_failure, progress_enabled  # noqa: F401 (progress_enabled re-exported)
 from .tasks import CLASSIFICATION, IGNORE, TaskSpec
 
 
@@ -310,13 +311,14 @@ def _save_training_state(path, model, opt, sched, scaler, best_loss, best_epoch,
     path = os.fspath(path)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
-    torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None, "best_loss": best_loss,
-                "best_epoch": best_epoch, "best_state": best_state, "history": history,
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-                "loader_rng": loader.gen.get_state() if getattr(loader, "gen", None) is not None else None}, tmp)
-    os.replace(tmp, path)
+    with cleaned_on_failure(Path(tmp), Path(path)):
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "scaler": scaler.state_dict() if scaler is not None else None, "best_loss": best_loss,
+                    "best_epoch": best_epoch, "best_state": best_state, "history": history,
+                    "torch_rng": torch.get_rng_state(),
+                    "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+                    "loader_rng": loader.gen.get_state() if getattr(loader, "gen", None) is not None else None}, tmp)
+        os.replace(tmp, path)
 
 
 STOP_RULES = ("patience", "original")

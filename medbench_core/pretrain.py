@@ -41,6 +41,7 @@ from .metrics import mean_auc
 from .models import build_classifier, classifier_head_prefixes, load_backbone, load_mapped, read_checkpoint
 from .profiles import get_profile
 from .ssl import get_ssl_method, list_ssl_methods, pretrain_ssl
+from .paths import cleaned_on_failure
 
 log = logging.getLogger("medbench")
 
@@ -299,9 +300,10 @@ def _make_stage(cfg: StageConfig, parent_path: Path | None, path: Path, *, cache
     meta.update({"arch": cfg.arch, "source": cfg.source, "config": dataclasses.asdict(cfg),
                  "seconds": time.perf_counter() - t0, "torch": torch.__version__})
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save({"arch": cfg.arch, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                "meta_json": json.dumps(meta)}, tmp)
-    os.replace(tmp, path)
+    with cleaned_on_failure(tmp, path):
+        torch.save({"arch": cfg.arch, "state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                    "meta_json": json.dumps(meta)}, tmp)
+        os.replace(tmp, path)
     log.info("pre-trained %s on %s in %.0f s (%s)", cfg.arch, cfg.source, meta["seconds"], meta["score"])
     return path
 

@@ -32,6 +32,7 @@ from pathlib import Path
 import pandas as pd
 
 from .claims import claim_path, is_stale, owner, owner_alive, read_claim
+from .paths import atomic_write_bytes
 
 STATES = ("done", "running", "failed", "pending")
 
@@ -42,9 +43,7 @@ def _now() -> str:
 
 def _write_json(path: Path, obj: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(obj, indent=1, sort_keys=True))
-    os.replace(tmp, path)
+    atomic_write_bytes(path, json.dumps(obj, indent=1, sort_keys=True).encode(), sync=False)
 
 
 def _read_json(path: Path) -> dict | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import BadPathError
-from ..paths import offline
+from ..paths import cleaned_on_failure, offline
 from .errors import ChecksumError, LayoutError, UnsafeCheckpointError, WeightsUnavailableError
 from .records import WeightRecord, get_record
 
@@ -57,8 +57,9 @@ def _record_pin(key: str, sha: str, source: str, cache_dir=None) -> None:
     pins[key] = {"sha256": sha, "recorded_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                  "source": source}
     tmp = _pins_path(cache_dir).with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(pins, indent=1, sort_keys=True))
-    os.replace(tmp, _pins_path(cache_dir))
+    with cleaned_on_failure(tmp, _pins_path(cache_dir)):
+        tmp.write_text(json.dumps(pins, indent=1, sort_keys=True))
+        os.replace(tmp, _pins_path(cache_dir))
 
 
 def import_command(rec: WeightRecord) -> str:
@@ -140,11 +141,12 @@ def import_file(key: str, file: str | os.PathLike, *, cache_dir=None) -> Path:
     state, report = convert_and_audit(rec, file)
     out = converted_path(key, cache_dir)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    torch.save({"arch": rec.arch, "state_dict": state, "weights_key": key, "source_sha256": sha,
-                "converter": rec.converter, "backbone_tensors": report.loaded, "head_dropped": report.dropped_head,
-                "imported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "source_file": file.name},
-               tmp)
-    os.replace(tmp, out)
+    with cleaned_on_failure(tmp, out):
+        torch.save({"arch": rec.arch, "state_dict": state, "weights_key": key, "source_sha256": sha,
+                    "converter": rec.converter, "backbone_tensors": report.loaded, "head_dropped": report.dropped_head,
+                    "imported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "source_file": file.name},
+                   tmp)
+        os.replace(tmp, out)
     if not rec.sha256 and key not in recorded_pins(cache_dir):
         _record_pin(key, sha, str(file), cache_dir)
     return out
