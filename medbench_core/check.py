@@ -45,7 +45,7 @@ def check_results(path: str | Path, section: str, profile: str = "demo") -> Chec
     """Check the results file ``path`` against ``section`` on ``profile``; never raises for a bad file."""
     from .errors import BadFileError, BadPathError
     from .sections import known_names, validate_section_params
-    from .results import read_results_file
+    from .results_file import read_results_file
 
     res = CheckResult()
     try:

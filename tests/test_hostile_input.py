@@ -16,7 +16,7 @@ import pytest
 from medbench_core.cli import main
 from medbench_core.paths import replace_output
 from medbench_core.results import COLUMNS, ResultsStore
-from medbench_core.sections import validate_section_params
+from medbench_core.sections import Results, load_grid_results, validate_section_params
 
 from test_bad_input import constructed_store
 
@@ -264,6 +264,74 @@ def test_an_undefined_score_is_stored_read_and_left_out_with_a_count(tmp_path):
     assert df["value"].isna().sum() == 1  # read as NaN, the rest of the store intact
     s = summarize(df, baseline="scratch")
     assert s.attrs["undefined"] == 1 and s["n"].sum() == len(grid.configs) - 1
+    res = Results(grid, load_grid_results(grid, store.root), results_dir=str(store.root))
+    assert res.caption().endswith("1 run left out: its test score is undefined (one label value in the test split).")
+    assert "left out" in res.caption(grid.configs[0].task) and "left out" not in res.caption(
+        next(t for t in grid.tasks if t != grid.configs[0].task))
+    assert "left out" in res.section.table(res)._repr_html_()  # the section's table says it
+
+
+def test_an_undefined_value_travels_through_export_and_import(tmp_path, capsys):
+    grid = validate_section_params("domain-adaptation", profile="smoke")
+    store = constructed_store(tmp_path / "a", grid)
+    h = grid.configs[0].config_hash()
+    rows = store.rows(h)
+    rows.loc[rows["split"] == "test", "value"] = np.nan
+    (store.root / "runs" / f"{h}.csv").write_text(rows.to_csv(index=False))
+    assert main(["results", "export", str(tmp_path / "x.csv"), "--results-dir", str(store.root)]) == 0
+    for _ in range(2):  # imported, then found identical (undefined equals undefined)
+        assert main(["results", "import", str(tmp_path / "x.csv"), "--results-dir", str(tmp_path / "b")]) == 0
+    assert "1 were already there" not in capsys.readouterr().out
+    back = ResultsStore(tmp_path / "b").load()
+    assert back["value"].isna().sum() == 1 and len(back) == len(store.load())
+    # an undefined count is no metric a run can leave undefined: still refused
+    bad = pd.read_csv(tmp_path / "x.csv", dtype=str, keep_default_na=False)
+    bad.loc[1, "split"], bad.loc[1, "metric"], bad.loc[1, "value"] = "train", "n_images", ""
+    bad.to_csv(tmp_path / "bad.csv", index=False)
+    assert main(["results", "import", str(tmp_path / "bad.csv"), "--results-dir", str(tmp_path / "c")]) == 4
+    assert "line 3: column 'value' is not a number (value '')" in capsys.readouterr().err
+
+
+# -- 10. the import streams; interrupted, it keeps complete runs only ---------------------------------------------------
+
+def test_an_interrupted_import_keeps_complete_runs_only_and_the_rest_come_when_repeated(exported, tmp_path,
+                                                                                          monkeypatch, capsys):
+    df, _ = exported
+    df.to_csv(tmp_path / "all.csv", index=False)
+    real, commits = os.replace, []
+
+    def interrupted(src, dst):  # Ctrl-C after the fifth run's commit point
+        if str(dst).endswith(".csv") and Path(dst).parent.name == "runs":
+            if len(commits) == 5:
+                raise KeyboardInterrupt
+            commits.append(dst)
+        real(src, dst)
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    assert main(["results", "import", str(tmp_path / "all.csv"), "--results-dir", str(tmp_path / "store")]) == 130
+    monkeypatch.undo()
+    store = ResultsStore(tmp_path / "store")
+    assert len(store.hashes()) == 5 and all(len(store.rows(h)) for h in store.hashes())  # complete, readable
+    assert not [p for p in (tmp_path / "store").rglob("*") if ".tmp" in p.name]  # no temporary file left
+    assert main(["results", "import", str(tmp_path / "all.csv"), "--results-dir", str(store.root)]) == 0
+    n = df["config_hash"].nunique()
+    assert f"imported {n - 5} runs" in capsys.readouterr().out and len(store.hashes()) == n
+
+
+def test_a_full_disk_names_the_path_and_leaves_no_temporary_file(store, tmp_path, monkeypatch, capsys):
+    from medbench_core.paths import atomic_write_bytes
+
+    def full(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(OSError) as e:
+        atomic_write_bytes(tmp_path / "a.json", b"{}")
+    assert e.value.filename == str(tmp_path / "a.json") and e.value.errno == 28
+    assert main(["results", "export", str(tmp_path / "out.csv"), "--results-dir", str(store)]) == 3
+    err = capsys.readouterr().err
+    assert f"cannot write {tmp_path / 'out.csv'}: No space left on device" in err and err.count("\n") == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no temporary file, no half-written output
 
 
 # -- 8. every command on every profile -------------------------------------------------------------------------------
