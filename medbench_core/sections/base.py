@@ -277,11 +277,21 @@ class Results:
         """The summary at the full training set, indexed by (group, task)."""
         return self.summary[self.summary["fraction"] == 1.0].set_index(["group", "task"])
 
+    @cached_property
+    def undefined(self) -> pd.DataFrame:
+        """The runs whose main test score is undefined (an AUC on a test split with one label value), one row each:
+        left out of every mean and test, and counted in the captions."""
+        d = self.df[(self.df["split"] == "test") & self.df["metric"].isin(report.MAIN_METRICS)]
+        return d[pd.to_numeric(d["value"], errors="coerce").isna()].drop_duplicates("config_hash")
+
     def caption(self, task: str | None = None) -> str:
         what = get_task_spec(task).display_name if task else ", ".join(get_arch(a).label or a
                                                                         for a in self.grid.archs)
+        n = int((self.undefined["task"] == task).sum()) if task else len(self.undefined)
+        left_out = (f" {n} run{'s' if n > 1 else ''} left out: {'their' if n > 1 else 'its'} test score is undefined "
+                    "(one label value in the test split)." if n else "")
         return (f"medbench, {what}, profile {self.grid.profile}, {len(self.grid.seeds)} seeds per cell"
-                + (", SYNTHETIC data." if self.synthetic else "."))
+                + (", SYNTHETIC data." if self.synthetic else ".") + left_out)
 
 
 def directions_table(rows: list[dict], *, synthetic: bool, what: str = "The effects the claim is about") -> Table:
