@@ -399,6 +399,8 @@ SMALL = {
                                    "not a regular file (a device or pipe)"),
     "sweep --status of no store": (["sweep", "granularity", "--profile", "smoke", "--status"], 3,
                                    "no results store at"),
+    "a speed option given as --set": (["run", "granularity", "--profile", "smoke", "--set", "workers=2"], 2,
+                                      "give workers with `medbench sweep --loader-workers N`"),
 }
 
 

@@ -56,6 +56,9 @@ class Grid:
 
 
 MAX_SEEDS = 1000  # runs per cell; the papers use ten
+# the command-line option of each speed field (``medbench sweep``)
+SPEED_OPTIONS = {"amp": "--amp MODE", "channels_last": "--channels-last on|off", "compile": "--compile",
+                 "workers": "--loader-workers N"}
 GRID_PARAMS = ("tasks", "inits", "arch", "archs", "fractions", "num_seeds", "device", "protocol")  # of a notebook
 
 
@@ -165,7 +168,10 @@ def validate_section_params(section: str, *, profile: str = "demo", tasks=None, 
     overrides = dict(protocol or {})
     clash = [k for k in overrides if k in SPEED_FIELDS]
     if clash:
-        raise ValueError(f"{clash} are speed options, not protocol fields: pass them as speed")
+        options = ", ".join(f"{k} with `medbench sweep {SPEED_OPTIONS[k]}`" for k in clash)
+        raise BadValueError(f"{', '.join(clash)} {'is a speed option' if len(clash) == 1 else 'are speed options'} "
+                            f"(not part of a run's hash), not a protocol field: give {options}, or speed="
+                            f"{{{', '.join(repr(k) + ': ...' for k in clash)}}} in Python")
     configs = tuple(make_run_config(section, t, i, a, s, profile, fraction=f, device=device,
                                     **(speed or {}), **(sec.protocol_for(t, profile) | overrides))
                     for t in tasks for a in archs for i in inits for f in fractions for s in seeds
