@@ -19,7 +19,7 @@ from .launch import without_setting
 from .models import get_arch, list_archs
 from .paths import find_root, is_special_file, output_target, remove_orphan_temps, replace_output  # noqa: F401 (find_root re-exported: medbench_core.book.find_root)
 from .pretrain import describe_inits
-from .profiles import get_profile, list_profiles
+from .profiles import DEFAULT, PAPERS, get_profile, list_profiles, profile_for
 from .results import ResultsStore
 from .sections import get_section, list_sections, validate_section_params
 from .ssl import get_ssl_method, list_ssl_methods
@@ -207,7 +207,7 @@ def write_generated_pages(root: Path, profile: str) -> None:
 
     paper_grids, distinct = [], set()
     for s in list_sections():
-        g = validate_section_params(s, profile="paper")
+        g = validate_section_params(s, profile=profile_for(runs_on=PAPERS))
         distinct.update(g.hashes)
         paper_grids.append({"section": f"`{s}`", "cells": len(paper_cells(s)), "tasks": ", ".join(g.tasks),
                             "models": len({(c.arch, c.init) for c in g.configs}), "fractions": ", ".join(
@@ -279,7 +279,7 @@ def write_generated_pages(root: Path, profile: str) -> None:
     (out / "build_info.json").write_text(json.dumps({"profile": profile}))
 
 
-def build_book(profile: str = "demo", *, root: str | os.PathLike | None = None,
+def build_book(profile: str = DEFAULT, *, root: str | os.PathLike | None = None,
                results_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
                sections=None, section_parameters: dict | None = None, output_dir: str | os.PathLike | None = None,
                log_output: bool = False, force: bool = False, render: bool = True, papers: bool = True,

@@ -2,9 +2,9 @@
 
 The file is the long table `medbench results export` writes. The check reads it with the same validation as an
 import (a malformed line is named), compares its runs with the section's grid on the profile (task, architecture,
-initialisation, fraction, seed), and, on the demo profile, compares each test score with the range the reference
-demo build gave for the same run group (``data/demo_reference.csv``: its seeds' minimum to maximum, widened by
-twice their standard deviation or 2 points). Every finding is a sentence a student can act on.
+initialisation, fraction, seed), and, on a profile with a frozen reference run (``Profile.reference``: the demo's
+``data/demo_reference.csv``), compares each test score with the range that run gave for the same run group (its
+seeds' minimum to maximum, widened by twice their standard deviation or 2 points). Every finding is a sentence a student can act on.
 """
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+
+from .profiles import DEFAULT, get_profile
 
 KEY = ["task", "arch", "init", "fraction", "seed"]
 
@@ -31,9 +33,9 @@ class CheckResult:
                          + [f"  ! {w}" for w in self.warnings])
 
 
-def demo_reference() -> pd.DataFrame:
-    path = resources.files("medbench_core") / "data" / "demo_reference.csv"
-    return pd.read_csv(path, comment="#")
+def reference_ranges(name: str) -> pd.DataFrame:
+    """A frozen reference run's score ranges (``Profile.reference``: a file in ``medbench_core/data``)."""
+    return pd.read_csv(resources.files("medbench_core") / "data" / name, comment="#")
 
 
 def _run_name(r) -> str:
@@ -41,7 +43,7 @@ def _run_name(r) -> str:
     return f"{r['task']} · {r['arch']} · {r['init']}{frac} · seed {int(r['seed'])}"
 
 
-def check_results(path: str | Path, section: str, profile: str = "demo") -> CheckResult:
+def check_results(path: str | Path, section: str, profile: str = DEFAULT) -> CheckResult:
     """Check the results file ``path`` against ``section`` on ``profile``; never raises for a bad file."""
     from .errors import BadFileError, BadPathError
     from .sections import known_names, validate_section_params
@@ -80,8 +82,9 @@ def check_results(path: str | Path, section: str, profile: str = "demo") -> Chec
     if extra:
         res.lines.append(f"  ({len(extra)} other run(s) in the file belong to other sections or settings; not "
                          "checked here)")
-    if profile == "demo":
-        ref = demo_reference()
+    reference = get_profile(profile).reference
+    if reference:
+        ref = reference_ranges(reference)
         ref["fraction"] = ref["fraction"].astype(float)
         ref = ref.set_index(["task", "arch", "init", "fraction"])
         outside = checked = 0
@@ -96,10 +99,11 @@ def check_results(path: str | Path, section: str, profile: str = "demo") -> Chec
                 outside += 1
                 res.warnings.append(
                     f"{_run_name(dict(zip(KEY, key)))}: {r['metric']} {100 * r['value']:.1f} % is outside the range "
-                    f"the reference demo gave ({100 * lo:.1f}–{100 * hi:.1f} %). Check that it ran on the demo "
-                    "profile with the section's settings; a score far below often means training stopped early.")
-        res.lines.append(f"  ✓ all {checked} test scores inside the reference demo's ranges" if not outside else
-                         f"  {outside} of {checked} test scores outside the reference demo's ranges")
+                    f"the reference {profile} gave ({100 * lo:.1f}–{100 * hi:.1f} %). Check that it ran on the "
+                    f"{profile} profile with the section's settings; a score far below often means training stopped "
+                    "early.")
+        res.lines.append(f"  ✓ all {checked} test scores inside the reference {profile}'s ranges" if not outside
+                         else f"  {outside} of {checked} test scores outside the reference {profile}'s ranges")
     else:
         res.lines.append(f"  (no reference ranges for the {profile} profile: plausibility not checked)")
     res.ok = not res.problems

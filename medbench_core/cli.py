@@ -407,8 +407,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("what", choices=["tasks", "inits", "sections", "profiles", "archs", "datasets", "models"])
     ls.set_defaults(func=_cmd_list)
 
+    from .profiles import DEFAULT, ORIGINAL, get_profile, list_profiles
+
+    profiles = " | ".join(list_profiles())
     common = _Parser(add_help=False)
-    common.add_argument("--profile", default="demo", help="smoke | demo | colab | paper (default: demo)")
+    common.add_argument("--profile", default=DEFAULT, help=f"{profiles} (default: {DEFAULT})")
     common.add_argument("--results-dir", help="results store (default: results/ in the checkout)")
     common.add_argument("--cache-dir", help="generated data and pre-training checkpoints "
                                             "(default: $MEDBENCH_CACHE or ~/.cache/medbench)")
@@ -456,7 +459,7 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--from", dest="from_dir", help="splits --authors: a folder holding the six list files you "
                       "downloaded (works offline)")
     data.add_argument("--root", help="the dataset's folder, in the layout `data check` describes")
-    data.add_argument("--profile", default="paper", help="whose resolution to prepare (default: paper)")
+    data.add_argument("--profile", default=ORIGINAL, help=f"whose resolution to prepare (default: {ORIGINAL})")
     data.add_argument("--size", type=_at_least(8, "--size"), help="image size in px (default: the task's under --profile)")
     data.add_argument("--workers", type=_at_least(1, "--workers"), help="decoding processes (default: CPU cores, at most 8)")
     data.add_argument("--cache-dir", help="default: $MEDBENCH_CACHE or ~/.cache/medbench")
@@ -502,7 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "for a section? For students and their teachers")
     chk.add_argument("file")
     chk.add_argument("--section", required=True, help="the section the file should hold, see `medbench list sections`")
-    chk.add_argument("--profile", default="demo", help="the profile it was run on (reference ranges: demo)")
+    chk.add_argument("--profile", default=DEFAULT, help="the profile it was run on (reference ranges: "
+                     f"{', '.join(p for p in list_profiles() if get_profile(p).reference) or 'none'})")
     chk.set_defaults(func=_cmd_check)
 
     book = sub.add_parser("book", parents=[common], help="execute every section, then build the book")

@@ -18,6 +18,7 @@ import torch
 
 from . import synthetic
 from .augment import get_augmentation
+from .labels import MEDMNIST
 from .paths import atomic_save_npz, atomic_write_bytes, get_cache_dir  # noqa: F401 (atomic_save_npz re-exported)
 from .tasks import CLASSIFICATION, IGNORE, TaskSpec
 
@@ -126,7 +127,7 @@ def require_prepared(tasks, cache_dir=None) -> None:
         if not t.synthetic and not (prepared_dir(t, t.protocol.stored_size, cache_dir) / "meta.json").is_file():
             ds = get_dataset(t.source)
             how = (f"`medbench data fetch {t.name} --profile {t.profile}` downloads and prepares it" if
-                   ds.paper_code == "colab" else f"obtain it from {ds.obtain}")
+                   t.source in MEDMNIST else f"obtain it from {ds.obtain}")
             from .tasks import create_task
 
             size = t.protocol.stored_size

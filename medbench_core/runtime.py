@@ -9,10 +9,13 @@ AUTO = "auto"
 
 
 def auto_profile() -> str:
-    """``colab`` where a CUDA GPU is visible, else ``demo`` (the offline CPU profile)."""
+    """The profile registered for this machine (``Profile.auto_on``): for a GPU where CUDA sees one (colab), else
+    for a CPU (demo, offline)."""
     import torch
 
-    return "colab" if torch.cuda.is_available() else "demo"
+    from .profiles import profile_for
+
+    return profile_for(auto_on="gpu" if torch.cuda.is_available() else "cpu")
 
 
 def resolve_profile(profile: str) -> str:
@@ -91,5 +94,7 @@ def runtime() -> Runtime:
         torch = version("torch").split("+")[0]
     except PackageNotFoundError:
         torch = "not installed"
+    from .profiles import profile_for
+
     gpu = _gpu()
-    return Runtime(__version__, _installed_from(), torch, gpu, "colab" if gpu else "demo")
+    return Runtime(__version__, _installed_from(), torch, gpu, profile_for(auto_on="gpu" if gpu else "cpu"))

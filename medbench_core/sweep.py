@@ -165,18 +165,14 @@ class Resources:
 
 
 def run_resources(task_name: str, profile: str) -> Resources:
-    """Per-run resources for a scheduler, from the task's protocol on ``profile``: GPU for colab/paper, a longer
-    limit for segmentation (more epochs, patience 20) and more memory at 512 px (DRIVE)."""
+    """Per-run resources for a scheduler: the profile's job (``Profile.job``), with a segmentation run's longer
+    limit (more epochs, a longer patience) and the memory of 512 px images (DRIVE)."""
+    from .profiles import get_profile
     from .tasks import CLASSIFICATION, create_task
 
-    t = create_task(task_name, profile)
-    p = t.protocol
-    if profile in ("smoke", "demo"):
-        return Resources(timeout_min=30 if profile == "smoke" else 120, cpus=2, gpus=0, mem_gb=4)
-    seg = t.kind != CLASSIFICATION
-    hours = (24 if seg else 12) if profile == "paper" else 2
-    return Resources(timeout_min=60 * hours, cpus=8 if profile == "paper" else 4, gpus=1,
-                     mem_gb=48 if p.image_size >= 512 else 32 if profile == "paper" else 12)
+    t, job = create_task(task_name, profile), get_profile(profile).job
+    return Resources(timeout_min=job.minutes if t.kind == CLASSIFICATION else job.segmentation_minutes,
+                     cpus=job.cpus, gpus=job.gpus, mem_gb=job.mem_gb_512 if t.protocol.image_size >= 512 else job.mem_gb)
 
 
 def prepare_grid(grid, results_dir, cache_dir=None) -> None:

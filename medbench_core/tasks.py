@@ -10,7 +10,8 @@ import math
 from dataclasses import dataclass, field
 
 from ._registry import Registry
-from .profiles import get_profile
+from .labels import CHEXPERT_CLASSES, CHEXPERT_TEST, CXR14_CLASSES, MEDMNIST, VINDR_CLASSES
+from .profiles import DEFAULT, ORIGINAL, get_profile
 
 from .targets import CLASSIFICATION, IGNORE, SEGMENTATION  # noqa: F401 (re-exported)
 
@@ -71,12 +72,13 @@ class TaskSpec:
     # generator settings: site, prevalence, seed, and optionally target (a finding with its own
     # target_prevalence) and mask (the segmentation target: lungs | pneumothorax | vessels)
     generator: dict = field(default_factory=dict)
-    profile: str = "paper"
+    profile: str = ORIGINAL  # the profile it is scaled to (unscaled: the papers' own values)
     # real datasets: options of the loader (e.g. CheXpert's uncertainty policy, the JSRT organ), the classes the
-    # metric averages when fewer than trained on, and protocol fields that a profile sets for this task
+    # metric averages when fewer than trained on, and whether it is a large set (a profile may shorten those:
+    # ``Profile.large_set_protocol``)
     options: dict = field(default_factory=dict)
     eval_classes: tuple[str, ...] = ()
-    profile_protocol: dict = field(default_factory=dict)  # profile -> {protocol field: value}
+    large: bool = False
 
     @property
     def metric_label(self) -> str:
@@ -145,32 +147,28 @@ PAPER_SEG = Protocol(optimizer="adam", lr=1e-3, batch_size=32, max_epochs=200, p
 # AdamW is created without a weight decay there, so PyTorch's default 0.01 applies to every parameter.
 PAPER_SEG_V2 = dict(optimizer="adamw", lr=2e-4, weight_decay=0.01, warmup_epochs=20, scheduler="cosine_original",
                     max_epochs=500, patience=50, normalization="imagenet", upernet="original")
-# colab: MedMNIST+ at 64 px on a free GPU; large sets get fewer epochs so a section fits in about an hour
-_COLAB_SHORT = {"colab": {"max_epochs": 8, "patience": 3, "lr_patience": 1}}
 
 
 def _real_tasks():
-    from .datasets import catalog as c
-
     real = dataclasses.replace  # shorthand below
     base = TaskSpec("", "", CLASSIFICATION, "mean_auc", (), PAPER_CLS, "", False, "")
     cls, seg = base, real(base, kind=SEGMENTATION, metric="dice", protocol=PAPER_SEG)
-    yield real(cls, name="chestxray14", title="ChestX-ray14, 14 labels", classes=c.CXR14_CLASSES,
-               analog_of="DXC14", source="chestxray14", profile_protocol=_COLAB_SHORT,
+    yield real(cls, name="chestxray14", title="ChestX-ray14, 14 labels", classes=CXR14_CLASSES,
+               analog_of="DXC14", source="chestxray14", large=True,
                description="Multi-label classification of 14 findings; official test list, patient-level splits.")
     yield real(cls, name="chexpert", title="CheXpert, trained on 14 labels, tested on 5",
-               classes=c.CHEXPERT_CLASSES, eval_classes=c.CHEXPERT_TEST, analog_of="DXC5", source="chexpert",
+               classes=CHEXPERT_CLASSES, eval_classes=CHEXPERT_TEST, analog_of="DXC5", source="chexpert",
                options={"uncertainty": "lsr_ones", "frontal_only": False},
                description="Uncertain labels by LSR-Ones (uniform 0.55-0.85); the official validation set is the "
                            "test set and is scored on its 5 labels.")
     for suffix, policy, frontal, what in (("uones", "u_ones", False, "U-Ones (uncertain = 1)"),
                                           ("uzeros", "u_zeros", False, "U-Zeros (uncertain = 0)"),
                                           ("frontal", "lsr_ones", True, "LSR-Ones, frontal views only")):
-        yield real(cls, name=f"chexpert_{suffix}", title=f"CheXpert, {what}", classes=c.CHEXPERT_CLASSES,
-                   eval_classes=c.CHEXPERT_TEST, analog_of="DXC5", source="chexpert",
+        yield real(cls, name=f"chexpert_{suffix}", title=f"CheXpert, {what}", classes=CHEXPERT_CLASSES,
+                   eval_classes=CHEXPERT_TEST, analog_of="DXC5", source="chexpert",
                    options={"uncertainty": policy, "frontal_only": frontal},
                    description=f"CheXpert with {what}; otherwise as `chexpert`.")
-    yield real(cls, name="mimic_cxr", title="MIMIC-CXR, 14 labels", classes=c.CHEXPERT_CLASSES,
+    yield real(cls, name="mimic_cxr", title="MIMIC-CXR, 14 labels", classes=CHEXPERT_CLASSES,
                analog_of="MIMIC", source="mimic_cxr", options={"uncertainty": "u_zeros"},
                description="MIMIC-CXR-JPG with its 14 CheXpert-labeller findings on the official split (subjects "
                            "never cross splits); uncertain labels count as negative (U-Zeros). The MedIA 2025 "
@@ -195,15 +193,15 @@ def _real_tasks():
                description="Clavicle segmentation (left and right united) on JSRT radiographs with SCR masks.")
     yield real(seg, name="jsrt_heart", title="JSRT heart (SCR masks)", classes=("heart",), analog_of="HXS",
                source="jsrt", options={"target": "heart"}, description="Heart segmentation on JSRT with SCR masks.")
-    yield real(cls, name="vindr_cxr", title="VinDr-CXR, 6 diagnoses", classes=c.VINDR_CLASSES, analog_of="VinDr",
+    yield real(cls, name="vindr_cxr", title="VinDr-CXR, 6 diagnoses", classes=VINDR_CLASSES, analog_of="VinDr",
                source="vindr_cxr", description="Six image-level diagnoses (MedIA 2025); readers' majority vote.")
     yield real(seg, name="busi", title="Breast ultrasound lesions", classes=("lesion",), analog_of="BUS",
                source="busi", description="Lesion segmentation on breast ultrasound (MedIA 2025); normal images "
                                               "have empty masks.")
-    for flag, (title, classes, kind, _) in c.MEDMNIST.items():
+    for flag, (title, classes, kind, _) in MEDMNIST.items():
         yield real(cls, name=flag, title=title, classes=classes, analog_of="DXC14" if flag == "chestmnist" else "-",
                    source=flag, protocol=dataclasses.replace(PAPER_CLS, loss="ce") if kind == "multiclass"
-                   else PAPER_CLS, profile_protocol=_COLAB_SHORT if flag in ("chestmnist", "organamnist") else {},
+                   else PAPER_CLS, large=flag in ("chestmnist", "organamnist"),
                    description=f"MedMNIST+ {title}: {kind} classification on the file's official splits.")
 
 
@@ -221,7 +219,7 @@ def get_task_spec(name: str) -> TaskSpec:
     return _TASKS.get(name)
 
 
-def create_task(name: str, profile: str = "demo") -> TaskSpec:
+def create_task(name: str, profile: str = DEFAULT) -> TaskSpec:
     """The TaskSpec for ``name`` with its protocol and sizes scaled by ``profile``.
 
     Example:
@@ -243,7 +241,8 @@ def create_task(name: str, profile: str = "demo") -> TaskSpec:
         protocol = dataclasses.replace(protocol, **{k: getattr(Protocol, k) for k in LIGHT_FIELDS},
                                        **{k: v.get(getattr(protocol, k), getattr(protocol, k))
                                           for k, v in LIGHT_VARIANTS.items()})
-    protocol = dataclasses.replace(protocol, **spec.profile_protocol.get(profile, {}))
+    if spec.large:
+        protocol = dataclasses.replace(protocol, **dict(prof.large_set_protocol))
     sizes = spec.sizes
     if spec.synthetic:
         # at least 8 images per split so every split can hold both labels

@@ -4,14 +4,15 @@ from __future__ import annotations
 import pandas as pd
 
 from medbench_core import validate_section_params
-from medbench_core.check import demo_reference
+from medbench_core.check import reference_ranges
+from medbench_core.profiles import get_profile
 from medbench_core.cli import main
 from medbench_core.results import COLUMNS
 
 
 def _student_file(path, section="domain-adaptation", drop=0, shift=None):
     """A results file holding the section's demo runs with the reference demo's mean scores."""
-    ref = demo_reference().set_index(["task", "arch", "init", "fraction"])
+    ref = reference_ranges(get_profile("demo").reference).set_index(["task", "arch", "init", "fraction"])
     rows = []
     for cfg in validate_section_params(section, profile="demo").configs[drop:]:
         g = ref.loc[(cfg.task, cfg.arch, cfg.init, cfg.fraction)]

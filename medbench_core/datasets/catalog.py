@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .._registry import Registry
+from ..labels import CHEXPERT_CLASSES, CHEXPERT_TEST, CXR14_CLASSES, MEDMNIST, VINDR_CLASSES  # noqa: F401 (re-exported)
 from ..targets import IGNORE
 from . import formats
 
@@ -107,10 +108,6 @@ def _csv(path: Path, columns: tuple[str, ...], problems: list[str]) -> pd.DataFr
 
 # -- NIH ChestX-ray14 (DXC14) ---------------------------------------------------------------------------------------
 
-CXR14_CLASSES = ("Atelectasis", "Cardiomegaly", "Effusion", "Infiltration", "Mass", "Nodule", "Pneumonia",
-                 "Pneumothorax", "Consolidation", "Edema", "Emphysema", "Fibrosis", "Pleural_Thickening", "Hernia")
-
-
 def _index_cxr14(root: Path, opts: dict | None = None) -> pd.DataFrame:
     problems: list[str] = []
     entry = _find_one(root, ("Data_Entry_2017*.csv",), "label file", problems)
@@ -144,12 +141,6 @@ def _load_cxr14(root, row, opts):
 
 
 # -- CheXpert (DXC5) -----------------------------------------------------------------------------------------------
-
-CHEXPERT_CLASSES = ("No Finding", "Enlarged Cardiomediastinum", "Cardiomegaly", "Lung Opacity", "Lung Lesion",
-                    "Edema", "Consolidation", "Pneumonia", "Atelectasis", "Pneumothorax", "Pleural Effusion",
-                    "Pleural Other", "Fracture", "Support Devices")
-CHEXPERT_TEST = ("Atelectasis", "Cardiomegaly", "Consolidation", "Edema", "Pleural Effusion")
-
 
 def _chexpert_path(root: Path, rel: str) -> Path:
     """CSV paths start with the release folder ("CheXpert-v1.0-small/train/..."); --root may be that folder or its
@@ -374,9 +365,6 @@ def _load_jsrt(root, row, opts):
 
 # -- VinDr-CXR (MedIA 2025) ----------------------------------------------------------------------------------------
 
-VINDR_CLASSES = ("COPD", "Lung tumor", "Pneumonia", "Tuberculosis", "Other diseases", "No finding")
-
-
 def _vindr_labels(df: pd.DataFrame, problems: list[str], path: Path) -> pd.DataFrame | None:
     cols = {c.lower().rstrip("s"): c for c in df.columns}
     names = {}
@@ -543,16 +531,8 @@ def _load_rsna_pe(root, rows: pd.DataFrame, opts) -> list:
     return out
 
 
-# -- MedMNIST+ (colab) ---------------------------------------------------------------------------------------------
+# -- MedMNIST+ -----------------------------------------------------------------------------------------------------
 
-MEDMNIST = {  # flag: (title, classes, kind, channels)
-    "chestmnist": ("ChestMNIST (ChestX-ray14)", CXR14_CLASSES, "multilabel", 1),
-    "pneumoniamnist": ("PneumoniaMNIST (paediatric CXR)", ("pneumonia",), "binary", 1),
-    "breastmnist": ("BreastMNIST (breast ultrasound)", ("normal or benign",), "binary", 1),  # 0 = malignant
-    "organamnist": ("OrganAMNIST (abdominal CT, axial)", ("bladder", "femur-left", "femur-right", "heart",
-                    "kidney-left", "kidney-right", "liver", "lung-left", "lung-right", "pancreas", "spleen"),
-                    "multiclass", 1),
-}
 MEDMNIST_SIZES = (28, 64, 128, 224)
 MEDMNIST_URL = "https://zenodo.org/records/10519652/files/{name}?download=1"  # MedMNIST+ (v3)
 # MD5 of each file, as the medmnist package (v3) lists them

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import formats, splits
+from ..profiles import ORIGINAL
 from .catalog import MissingDataError, get_dataset, list_datasets
 
 PREPARE_VERSION = 1
@@ -158,7 +159,7 @@ def _decode_group(args):
     return out
 
 
-def prepare(task, root: str | os.PathLike, *, size: int | None = None, profile: str = "paper", workers=None,
+def prepare(task, root: str | os.PathLike, *, size: int | None = None, profile: str = ORIGINAL, workers=None,
             cache_dir=None, progress: bool | None = None, force: bool = False) -> Path:
     """Decode ``task``'s dataset at ``root`` into the cache at ``size`` px (default: the profile's resolution).
 

@@ -16,6 +16,7 @@ import pandas as pd
 from .. import papers, report
 from ..models import get_arch
 from ..pretrain import get_init
+from ..profiles import MEDMNIST, PAPERS, get_profile
 from ..tables import Table, frame_table
 from ..tasks import CLASSIFICATION, PAPER_SEG_V2, get_task_spec
 
@@ -61,56 +62,57 @@ class Section:
     def all_archs(self) -> tuple[str, ...]:
         return self.archs or (self.arch,)
 
-    def all_archs_on(self, profile: str) -> tuple[str, ...]:
-        return tuple(REAL_ARCHS[profile][a] for a in self.all_archs) if profile in REAL_ARCHS else self.all_archs
-
     def for_profile(self, profile: str) -> "Section":
-        """The section as it runs on ``profile``. On ``paper`` the grid is the papers' own experiments, read from
-        the reported registry (``cells.paper_cells``): every task, model and training fraction a printed number or
-        mark speaks of, and nothing else. On ``colab`` each generated task, miniature architecture and synthetic
-        initialisation is replaced by a real one (MedMNIST+, classification only; the tiny variants; released
-        weights), leaving out extra candidates whose weights need a manual download (never the baseline or the
-        compared models). Other profiles keep the section as is.
+        """The section as it runs on ``profile``, by what the profile runs on (``Profile.runs_on``). On the papers'
+        experiments the grid is the papers' own, read from the reported registry (``cells.paper_cells``): every
+        task, model and training fraction a printed number or mark speaks of, and nothing else. On MedMNIST+ each
+        generated task, miniature architecture and synthetic initialisation is replaced by a real one (MedMNIST+,
+        classification only; the tiny variants; released weights). A profile without manual downloads
+        (``Profile.manual_downloads``) leaves out extra candidates whose weights need one (never the baseline or the
+        compared models). On generated data the section is as it is.
         """
-        if profile == "paper":
+        prof = get_profile(profile)
+        if prof.runs_on == PAPERS:
             return self._paper()
-        if profile not in REAL_TASKS:
+        if prof.runs_on not in REAL_TASKS:
             return self
+        return self._mapped(prof.runs_on, manual_downloads=prof.manual_downloads)
 
+    def _mapped(self, runs_on: str, *, manual_downloads: bool = True) -> "Section":
+        """The section with its stand-ins replaced by what ``runs_on`` uses (``REAL_TASKS``, ``REAL_ARCHS``,
+        ``REAL_INITS``)."""
+        tasks_map, archs_map = REAL_TASKS[runs_on], REAL_ARCHS[runs_on]
         roles = {g.split("/")[-1] for g in (self.baseline, self.candidate, self.rival) if g}
 
         def init(i: str) -> str | None:
             real = REAL_INITS.get(i)
             if real is None:
                 return None
-            if profile == "colab" and i not in roles and any(_manual_weights(real, a) for a in self.all_archs_on(
-                    profile)):
-                return None  # an extra candidate that needs a manual download: left out on Colab
+            if not manual_downloads and i not in roles and any(_manual_weights(real, archs_map[a])
+                                                               for a in self.all_archs):
+                return None  # an extra candidate that needs a manual download: left out
             return real
-
-        def arch(a: str) -> str:
-            return REAL_ARCHS[profile][a]
 
         def group(g: str) -> str:
             if g in ("", "ssl"):
                 return g
             if "/" in g:
                 a, i = g.split("/")
-                return f"{arch(a)}/{init(i)}"
+                return f"{archs_map[a]}/{init(i)}"
             return init(g) or ""
 
-        tasks = tuple(dict.fromkeys(REAL_TASKS[profile][t] for t in self.tasks if REAL_TASKS[profile].get(t)))
+        tasks = tuple(dict.fromkeys(tasks_map[t] for t in self.tasks if tasks_map.get(t)))
         return dataclasses.replace(
             self, tasks=tasks, inits=tuple(dict.fromkeys(x for x in map(init, self.inits) if x)),
-            arch=arch(self.arch), archs=tuple(arch(a) for a in self.archs), baseline=group(self.baseline),
+            arch=archs_map[self.arch], archs=tuple(archs_map[a] for a in self.archs), baseline=group(self.baseline),
             candidate=group(self.candidate), rival=group(self.rival),
-            paper_tasks=tuple((REAL_TASKS[profile][t], p) for t, p in self.paper_tasks if REAL_TASKS[profile].get(t)))
+            paper_tasks=tuple((tasks_map[t], p) for t, p in self.paper_tasks if tasks_map.get(t)))
 
     def _paper(self) -> "Section":
         from .cells import paper_cells
 
         cells = paper_cells(self.key)
-        mapped = dataclasses.replace(self, cells=()).for_profile("_real")  # the roles, in our names
+        mapped = dataclasses.replace(self, cells=())._mapped(PAPERS)  # the roles, in our names
         order = {i: k for k, i in enumerate(mapped.inits)}  # the section's own order of inits first
         inits = sorted(dict.fromkeys(c.init for c in cells), key=lambda i: order.get(i, len(order)))
         archs = tuple(dict.fromkeys(c.arch for c in cells))
@@ -125,9 +127,11 @@ class Section:
             paper_tasks=())
 
     def protocol_for(self, task: str, profile: str) -> dict:
-        """Protocol fields this section sets for ``task`` on ``profile``: on ``paper``, the MedIA 2025 sections
-        segment with that paper's protocol (Version 2: AdamW, warm-up then cosine, 500 epochs, patience 50)."""
-        if profile == "paper" and self.paper == "MedIA 2025" and get_task_spec(task).kind != CLASSIFICATION:
+        """Protocol fields this section sets for ``task`` on ``profile``: where the profile follows the original
+        code (``Profile.light`` false), the MedIA 2025 sections segment with that paper's protocol (Version 2: AdamW,
+        warm-up then cosine, 500 epochs, patience 50)."""
+        if (not get_profile(profile).light and self.paper == "MedIA 2025"
+                and get_task_spec(task).kind != CLASSIFICATION):
             return dict(PAPER_SEG_V2)
         return {}
 
@@ -316,19 +320,19 @@ def same_sign(a: float, b: float) -> str:
     return "yes" if np.sign(a) == np.sign(b) else "no"
 
 
-# What a section's stand-ins become on the profiles that run the papers' own data, models and weights.
+# What a section's stand-ins become where a profile runs real data and weights (``Profile.runs_on``).
 REAL_TASKS = {
-    "_real": {"syn_dxc": "chexpert", "syn_txc": "shenzhen", "syn_pxs": "siim_ptx", "syn_lxs": "jsrt_clavicle",
+    PAPERS: {"syn_dxc": "chexpert", "syn_txc": "shenzhen", "syn_pxs": "siim_ptx", "syn_lxs": "jsrt_clavicle",
               "syn_vxs": "drive"},
-    "colab": {"syn_dxc": "chestmnist", "syn_txc": "pneumoniamnist"},  # MedMNIST+ has no segmentation sets
+    MEDMNIST: {"syn_dxc": "chestmnist", "syn_txc": "pneumoniamnist"},  # MedMNIST+ has no segmentation sets
 }
 REAL_INITS = {"scratch": "scratch", "synth_imagenet": "imagenet", "synth_inat": "inat2021",
               "synth_chest": "chestxray14", "synth_imagenet_chest": "imagenet_chestxray14", "ssl_simclr": "simclr_v1",
               "ssl_moco_v2": "moco_v2", "ssl_byol": "byol", "ssl_swav": "swav", "ssl_barlow_twins": "barlow_twins"}
 REAL_ARCHS = {
-    "_real": {"test_resnet": "resnet50", "mini_convnext": "convnext_base", "mini_swin": "swin_base",
+    PAPERS: {"test_resnet": "resnet50", "mini_convnext": "convnext_base", "mini_swin": "swin_base",
               "mini_vit": "deit_base"},
-    "colab": {"test_resnet": "resnet50", "mini_convnext": "convnext_tiny", "mini_swin": "swin_tiny",
+    MEDMNIST: {"test_resnet": "resnet50", "mini_convnext": "convnext_tiny", "mini_swin": "swin_tiny",
               "mini_vit": "deit_tiny"},
 }
 

@@ -13,7 +13,7 @@ from ..engine import resolve_device
 from ..experiments import SPEED_FIELDS, RunConfig, make_run_config
 from ..models import get_arch, list_archs
 from ..pretrain import is_self_supervised, list_inits
-from ..profiles import get_profile, list_profiles
+from ..profiles import DEFAULT, get_profile, list_profiles
 from ..results import ResultsStore
 from ..stats import unique_runs
 from ..tasks import CLASSIFICATION, create_task
@@ -100,7 +100,7 @@ def given_names(kind: str, values, default, valid=None) -> tuple:
     return values
 
 
-def validate_section_params(section: str, *, profile: str = "demo", tasks=None, inits=None, arch=None,
+def validate_section_params(section: str, *, profile: str = DEFAULT, tasks=None, inits=None, arch=None,
                             archs=None, fractions=None, num_seeds: int | None = None, device: str = "auto",
                             speed: dict | None = None, protocol: dict | None = None) -> Grid:
     """Check every name of a section run and build its run configs, before any work; unknown names raise with the

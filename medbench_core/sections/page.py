@@ -14,7 +14,7 @@ from .. import report
 from ..models import get_arch
 from ..paths import default_results_dir
 from ..pretrain import get_init
-from ..profiles import get_profile
+from ..profiles import DEFAULT, get_profile
 from ..results import ResultsStore
 from ..tasks import get_task_spec
 from ..tables import Table
@@ -137,7 +137,7 @@ class SectionPage:
         return self.section.reproduced(self.results)
 
 
-def section_page(section: str, *, profile: str = "demo", tasks=None, inits=None, arch=None, archs=None,
+def section_page(section: str, *, profile: str = DEFAULT, tasks=None, inits=None, arch=None, archs=None,
                  fractions=None, num_seeds=None, device: str = "auto", protocol: dict | None = None,
                  results_dir=None, cache_dir=None, progress: bool | None = None) -> SectionPage:
     """Validate every parameter of a section notebook (unknown names raise with the valid ones, before any work)
