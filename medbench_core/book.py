@@ -21,7 +21,8 @@ from .paths import find_root, is_special_file, output_target, remove_orphan_temp
 from .pretrain import describe_inits
 from .profiles import DEFAULT, PAPERS, get_profile, list_profiles, profile_for
 from .results import ResultsStore
-from .sections import get_section, list_sections, validate_section_params
+from .request import GridRequest
+from .sections import Grid, get_section, list_sections, validate_section_params
 from .ssl import get_ssl_method, list_ssl_methods
 from .stats import ALPHA
 from .datasets import get_dataset
@@ -136,17 +137,16 @@ def _tidy(nb: dict) -> dict:
 def execute_section(section: str, *, profile: str, output: str | os.PathLike, root: str | os.PathLike | None = None,
                     results_dir: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
                     parameters: dict | None = None, log_output: bool = False, force: bool = False,
-                    progress: bool | None = None) -> Path:
+                    progress: bool | None = None, grid: Grid | None = None) -> Path:
     """Run a section notebook through papermill with ``profile`` and ``parameters``; write the executed copy to
-    ``output`` (atomically). Names are validated first, before papermill starts. ``progress`` (default: unless
-    ``log_output`` streams the notebook's own output): one line for the section (``progress.SectionProgress``)."""
+    ``output`` (atomically). Names are validated first, before papermill starts (``grid``: a grid the caller
+    validated already from the same request). ``progress`` (default: unless ``log_output`` streams the notebook's
+    own output): one line for the section (``progress.SectionProgress``)."""
     root = find_root(root)
     sec = get_section(section)
     params = {"profile": profile, **(parameters or {})}
-    grid = validate_section_params(section, profile=profile, tasks=params.get("tasks"), inits=params.get("inits"),
-                                   arch=params.get("arch"), archs=params.get("archs"),
-                                   fractions=params.get("fractions"), num_seeds=params.get("num_seeds"),
-                                   device=params.get("device", "auto"), protocol=params.get("protocol"))
+    if grid is None:
+        grid = Grid.of(GridRequest.from_params(section, params))
     params["results_dir"] = str(Path(results_dir or root / "results").resolve())
     store = ResultsStore(params["results_dir"]) if Path(params["results_dir"]).is_dir() else None
     # real data or weights missing: stop before papermill, with one list of what to do
@@ -329,7 +329,7 @@ def build_book(profile: str = DEFAULT, *, root: str | os.PathLike | None = None,
             failed.append(f"{s} ({type(e).__name__})")
     results = str(Path(results_dir or root / "results").resolve())
     every_run = [h for s in list_sections()
-                 for h in validate_section_params(s, profile=profile, **_grid_args(section_parameters.get(s, {})))
+                 for h in Grid.of(GridRequest.from_params(s, {**section_parameters.get(s, {}), "profile": profile}))
                  .hashes]
     depends = [p for s in list_sections() for p in (executed / get_section(s).notebook,
                                                     executed / get_section(s).notebook.replace(".ipynb",
@@ -362,9 +362,3 @@ def build_book(profile: str = DEFAULT, *, root: str | os.PathLike | None = None,
                            f"({executed})")
     return html
 
-
-def _grid_args(params: dict) -> dict:
-    """The notebook parameters that shape a section's grid (``validate_section_params`` keywords)."""
-    from .sections.grid import GRID_PARAMS
-
-    return {k: v for k, v in params.items() if k in GRID_PARAMS}

@@ -26,48 +26,6 @@ from .errors import (EXIT_CHECK_FAILED, EXIT_INTERNAL, EXIT_INTERRUPTED, BadPath
 from .paths import check_writable_dir, get_cache_dir
 
 
-def _csv(value: str) -> list[str]:
-    """Comma-separated names or numbers; an empty item among others (``0.1,,0.2``, a trailing comma) is refused,
-    never skipped."""
-    items = [v.strip() for v in value.split(",")]
-    if not any(items):
-        return []  # nothing at all: the section's check says it is empty and lists the valid names
-    if any(not v for v in items):
-        raise argparse.ArgumentTypeError(f"expected a comma-separated list without empty items, such as 0.1,0.5; "
-                                         f"got {value!r}")
-    return items
-
-
-def _setting(value: str) -> tuple[str, object]:
-    """``FIELD=VALUE`` of a protocol field; the value is read as an int, a float, or else kept as text."""
-    if "=" not in value:
-        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE such as max_epochs=1; got {value!r}")
-    key, raw = (v.strip() for v in value.split("=", 1))
-    for cast in (int, float):
-        try:
-            return key, cast(raw)
-        except ValueError:
-            pass
-    return key, raw
-
-
-def _settings(pairs) -> dict:
-    """``--set`` pairs as a dict; a field given twice is refused (the last would otherwise win silently)."""
-    out = {}
-    for key, value in pairs:
-        if key in out and out[key] != value:
-            raise BadValueError(f"--set {key} is given twice ({out[key]!r} and {value!r}); give it once")
-        out[key] = value
-    return out
-
-
-def _floats(value: str) -> list[float]:
-    try:
-        return [float(v) for v in _csv(value)]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 0.1,0.5,1; got {value!r}") from None
-
-
 def _cmd_list(args) -> int:
     import pandas as pd
 
@@ -124,19 +82,13 @@ def _cmd_run(args) -> int:
     root = find_root(args.root)
     sec = get_section(args.section)
     _check_dirs(args)
-    params = {"progress": False}
-    for key in ("tasks", "inits", "arch", "archs", "fractions", "num_seeds", "device"):
-        if getattr(args, key) is not None:
-            params[key] = getattr(args, key)
-    if args.set:
-        params["protocol"] = _settings(args.set)
-    results = Path(args.results_dir) if args.results_dir else root / "results"
-    from .sections import validate_section_params  # every name checked before a dataset is decoded
+    from .request import request_from_args
+    from .sections import Grid
 
-    grid = validate_section_params(args.section, profile=args.profile, tasks=args.tasks, inits=args.inits,
-                                   arch=args.arch, archs=args.archs, fractions=args.fractions,
-                                   num_seeds=args.num_seeds, device=args.device or "auto",
-                                   protocol=params.get("protocol"))
+    request = request_from_args(args.section, args, "run")
+    grid = Grid.of(request)  # every name checked once, before a dataset is decoded
+    params = {"progress": False, **request.given()}
+    results = Path(args.results_dir) if args.results_dir else root / "results"
     for task, data_root, size in _grid_data_roots(args.data_root, grid):
         _prepare(task, data_root, args, size=size)
     output = Path(args.output) if args.output else results / "executed" / args.profile / sec.notebook
@@ -149,7 +101,7 @@ def _cmd_run(args) -> int:
             check_writable_dir(output_target(output).parent, "--output's folder")
     out = execute_section(args.section, profile=args.profile, output=output, root=root, results_dir=results,
                           cache_dir=args.cache_dir, parameters=params, log_output=args.verbose,
-                          progress=not (args.quiet or args.verbose), force=True)  # `run` always executes; stored runs are still read, not trained
+                          progress=not (args.quiet or args.verbose), force=True, grid=grid)  # `run` always executes; stored runs are still read, not trained
     print(f"executed notebook: {out}\nresults store: {results}")
     return 0
 
@@ -163,19 +115,6 @@ def _check_dirs(args) -> None:
             check_writable_dir(getattr(args, opt), "--" + opt.replace("_", "-"))
     if getattr(args, "cache_dir", None) is None and os.environ.get("MEDBENCH_CACHE"):
         check_writable_dir(os.environ["MEDBENCH_CACHE"], "$MEDBENCH_CACHE")
-
-
-def _at_least(least: int, what: str):
-    """An argparse type: a whole number >= ``least``."""
-    def parse(value: str) -> int:
-        try:
-            n = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
-        if n < least:
-            raise argparse.ArgumentTypeError(f"{what} must be at least {least}, got {n}")
-        return n
-    return parse
 
 
 def _data_roots(values, tasks) -> list[tuple[str, str]]:
@@ -321,14 +260,11 @@ def _cmd_weights(args) -> int:
 def _cmd_sweep(args) -> int:
     from . import sweep
     from .paths import find_root
-    from .sections import validate_section_params
+    from .request import request_from_args
+    from .sections import Grid, validate_section_params
 
     _check_dirs(args)
-    speed = {k: v for k, v in (("amp", args.amp), ("channels_last", args.channels_last),
-                                ("compile", args.compile or None), ("workers", args.loader_workers)) if v is not None}
-    grid = validate_section_params(args.section, profile=args.profile, tasks=args.tasks, inits=args.inits,
-                                   arch=args.arch, archs=args.archs, fractions=args.fractions,
-                                   num_seeds=args.num_seeds, speed=speed, protocol=_settings(args.set or []))
+    grid = Grid.of(request_from_args(args.section, args, "sweep"))
     results = Path(args.results_dir) if args.results_dir else find_root(args.root) / "results"
     if args.plan:
         from .plan import format_plan
@@ -372,11 +308,17 @@ def _cmd_check(args) -> int:
 
 def _cmd_book(args) -> int:
     from .book import build_book
+    from .request import GridRequest, given
+    from .sections import Grid, list_sections
 
     _check_dirs(args)
+    every = given(args, "book")  # --seeds, --set, --device: for every section
+    for s in list_sections():  # checked before any notebook runs
+        Grid.of(GridRequest(s, profile=args.profile, **every))
     html = build_book(args.profile, root=args.root, results_dir=args.results_dir, cache_dir=args.cache_dir,
                       log_output=args.verbose, progress=not (args.quiet or args.verbose), force=args.force,
-                      repository=args.repository, release=args.release)
+                      repository=args.repository, release=args.release,
+                      section_parameters={s: every for s in list_sections()} if every else None)
     print(f"book: {html / 'index.html'}")
     return 0
 
@@ -408,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.set_defaults(func=_cmd_list)
 
     from .profiles import DEFAULT, ORIGINAL, get_profile, list_profiles
+    from .request import add_options, at_least
 
     profiles = " | ".join(list_profiles())
     common = _Parser(add_help=False)
@@ -420,24 +363,14 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true",
                         help="stream each notebook's cells and output instead of the progress line")
 
-    run = sub.add_parser("run", parents=[common], help="execute a section notebook through papermill")
+    data_root = _Parser(add_help=False)
+    data_root.add_argument("--data-root", action="append", metavar="[TASK=]PATH",
+                           help="a real dataset's folder: prepared (once) before the section runs; repeatable")
+
+    run = sub.add_parser("run", parents=[common, data_root], help="execute a section notebook through papermill")
     run.add_argument("section", help="a section name, see `medbench list sections`")
-    run.add_argument("--tasks", type=_csv, help="comma-separated task names (default: the section's)")
-    run.add_argument("--inits", type=_csv, help="comma-separated init names (default: the section's)")
-    run.add_argument("--arch", help="architecture, for sections that compare initialisations (default: the section's)")
-    run.add_argument("--archs", type=_csv, help="comma-separated architectures, for sections that compare them "
-                     "(architectures, data-size; default: the section's)")
-    run.add_argument("--fractions", type=_floats, help="comma-separated shares of the training split, e.g. "
-                     "0.1,0.5,1 (default: the section's)")
-    run.add_argument("--seeds", dest="num_seeds", type=_at_least(2, "--seeds"),
-                     help="runs per (task, init), 2 or more (default: the profile's)")
-    run.add_argument("--device", help="auto | cpu | cuda | cuda:N (default: auto)")
-    run.add_argument("--set", action="append", type=_setting, metavar="FIELD=VALUE",
-                     help="change a protocol field of every run, e.g. --set max_epochs=1 (part of each run's hash); "
-                     "repeatable")
+    add_options(run, "run")
     run.add_argument("--output", help="where to write the executed notebook")
-    run.add_argument("--data-root", action="append", metavar="[TASK=]PATH",
-                     help="a real dataset's folder: prepared (once) before the section runs; repeatable")
     run.set_defaults(func=_cmd_run)
 
     res = sub.add_parser("results", help="import results made elsewhere, or export this store")
@@ -460,8 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
                       "downloaded (works offline)")
     data.add_argument("--root", help="the dataset's folder, in the layout `data check` describes")
     data.add_argument("--profile", default=ORIGINAL, help=f"whose resolution to prepare (default: {ORIGINAL})")
-    data.add_argument("--size", type=_at_least(8, "--size"), help="image size in px (default: the task's under --profile)")
-    data.add_argument("--workers", type=_at_least(1, "--workers"), help="decoding processes (default: CPU cores, at most 8)")
+    data.add_argument("--size", type=at_least(8, "--size"), help="image size in px (default: the task's under --profile)")
+    data.add_argument("--workers", type=at_least(1, "--workers"), help="decoding processes (default: CPU cores, at most 8)")
     data.add_argument("--cache-dir", help="default: $MEDBENCH_CACHE or ~/.cache/medbench")
     data.add_argument("--force", action="store_true", help="prepare again even if the cache is complete")
     data.set_defaults(func=_cmd_data)
@@ -473,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     wts.add_argument("--cache-dir", help="default: $MEDBENCH_CACHE or ~/.cache/medbench")
     wts.set_defaults(func=_cmd_weights)
 
-    sw = sub.add_parser("sweep", parents=[common], help="run a section's grid as independent runs, locally or on "
+    sw = sub.add_parser("sweep", parents=[common, data_root], help="run a section's grid as independent runs, locally or on "
                         "Slurm; re-submitting runs only what is not done")
     sw.add_argument("section")
     sw.add_argument("--executor", choices=["local", "slurm"], default="local")
@@ -481,24 +414,10 @@ def build_parser() -> argparse.ArgumentParser:
     sw.add_argument("--plan", action="store_true", help="print the budget (runs, images, epochs, GPU-hours, disk, "
                     "missing data and weights with the commands that fix them) and the whole study's; run nothing")
     sw.add_argument("--retry-failed", action="store_true", help="run the failed runs again too")
-    sw.add_argument("--workers", type=_at_least(1, "--workers"), help="local: runs at a time (default: one per GPU, or 1 on CPU)")
+    sw.add_argument("--workers", type=at_least(1, "--workers"), help="local: runs at a time (default: one per GPU, or 1 on CPU)")
     sw.add_argument("--partition", help="slurm: the partition (default: the cluster's)")
     sw.add_argument("--wait", action="store_true", help="slurm: return when nothing is pending or running")
-    sw.add_argument("--tasks", type=_csv)
-    sw.add_argument("--inits", type=_csv)
-    sw.add_argument("--arch")
-    sw.add_argument("--archs", type=_csv)
-    sw.add_argument("--fractions", type=_floats)
-    sw.add_argument("--seeds", dest="num_seeds", type=_at_least(2, "--seeds"))
-    sw.add_argument("--set", action="append", type=_setting, metavar="FIELD=VALUE",
-                    help="change a protocol field of every run (part of each run's hash); repeatable")
-    sw.add_argument("--data-root", action="append", metavar="[TASK=]PATH")
-    sw.add_argument("--amp", choices=["auto", "off", "bf16", "fp16"], help="mixed precision (default auto: bf16 or "
-                    "fp16 on a GPU, off on a CPU); part of the run's hash when set")
-    sw.add_argument("--channels-last", choices=["auto", "on", "off"], help="default auto: on a GPU")
-    sw.add_argument("--compile", action="store_true", help="torch.compile each model")
-    sw.add_argument("--loader-workers", type=_at_least(0, "--loader-workers"), help="data-loader processes per run (default: none on a CPU, up "
-                    "to 8 on a GPU); never changes results")
+    add_options(sw, "sweep")
     sw.set_defaults(func=_cmd_sweep)
 
     chk = sub.add_parser("check", help="is a results file (from `medbench results export`) complete and plausible "
@@ -516,6 +435,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "repository.url; empty: no launch buttons)")
     book.add_argument("--release", help="the branch or tag the launch buttons open (default: _config.yml's "
                       "repository.branch)")
+    add_options(book, "book")
     book.set_defaults(func=_cmd_book)
     return p
 

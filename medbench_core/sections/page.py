@@ -14,12 +14,13 @@ from .. import report
 from ..models import get_arch
 from ..paths import default_results_dir
 from ..pretrain import get_init
-from ..profiles import DEFAULT, get_profile
+from ..profiles import get_profile
 from ..results import ResultsStore
 from ..tasks import get_task_spec
 from ..tables import Table
 from .base import Results
-from .grid import Grid, load_grid_results, validate_section_params
+from ..request import GridRequest
+from .grid import Grid, load_grid_results
 
 
 def _show(*objs) -> None:
@@ -137,18 +138,16 @@ class SectionPage:
         return self.section.reproduced(self.results)
 
 
-def section_page(section: str, *, profile: str = DEFAULT, tasks=None, inits=None, arch=None, archs=None,
-                 fractions=None, num_seeds=None, device: str = "auto", protocol: dict | None = None,
-                 results_dir=None, cache_dir=None, progress: bool | None = None) -> SectionPage:
-    """Validate every parameter of a section notebook (unknown names raise with the valid ones, before any work)
-    and return its page. ``results_dir`` defaults to ``results/`` of the checkout (``paths.default_results_dir``);
-    ``profile="auto"`` runs ``colab`` on a GPU and ``demo`` on a CPU."""
-    grid = validate_section_params(section, profile=profile, tasks=tasks, inits=inits, arch=arch, archs=archs,
-                                   fractions=fractions, num_seeds=num_seeds, device=device, protocol=protocol)
+def section_page(section: str, *, results_dir=None, cache_dir=None, progress: bool | None = None,
+                 **request) -> SectionPage:
+    """Validate every parameter of a section notebook (``request``: the fields of a ``GridRequest``, ``None``
+    for the section's; unknown names raise with the valid ones, before any work) and return its page.
+    ``results_dir`` defaults to ``results/`` of the checkout (``paths.default_results_dir``); ``profile="auto"``
+    picks the profile registered for this machine (``Profile.auto_on``)."""
+    req = GridRequest(section, **{k: v for k, v in request.items() if v is not None})  # a misspelt keyword raises
+    grid = Grid.of(req)
     results_dir = results_dir or str(default_results_dir())
-    given = {"tasks": tasks, "inits": inits, "arch": arch, "archs": archs, "fractions": fractions,
-             "num_seeds": num_seeds, "device": None if device == "auto" else device, "protocol": protocol}
-    ran_with = {"profile": grid.profile} | {k: v for k, v in given.items() if v is not None}
+    ran_with = req.given() | {"profile": grid.profile}
     return SectionPage(grid, results_dir=results_dir, cache_dir=cache_dir, progress=progress, ran_with=ran_with)
 
 

@@ -14,7 +14,8 @@ from .. import report
 from ..results import ResultsStore
 from .base import Results, reproduced_words
 from ..paths import default_results_dir
-from .grid import GRID_PARAMS, Grid, load_grid_results, validate_section_params
+from ..request import GridRequest
+from .grid import Grid, load_grid_results, validate_section_params
 from .registry import get_section, list_sections
 
 RAN, FAILED, NOT_RUN = "ran", "failed", "not run"
@@ -59,8 +60,7 @@ def section_status(key: str, profile: str, results_dir, executed_dir=None, param
     """The status of section ``key`` on ``profile`` (its grid shaped by the notebook ``params`` it ran with): from
     the store, and from the executed notebooks in ``executed_dir`` (``<notebook>`` and the ``<stem>.failed.ipynb``
     a failed execution leaves) when given."""
-    grid = validate_section_params(key, profile=profile, **{k: v for k, v in (params or {}).items()
-                                                            if k in GRID_PARAMS})
+    grid = Grid.of(GridRequest.from_params(key, {**(params or {}), "profile": profile}))
     sec = grid.section
     if executed_dir is not None:
         ok = Path(executed_dir) / sec.notebook
