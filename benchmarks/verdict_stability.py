@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from medbench_core.report import _seed_span  # noqa: E402
 from medbench_core.sections import Results, list_sections  # noqa: E402
 from medbench_core.sections.grid import load_grid_results, validate_section_params  # noqa: E402
+from medbench_core.verdicts import _seed_span
 
 
 def main(argv=None) -> int:

@@ -35,7 +35,7 @@ def __getattr__(name: str):
         globals()[name] = value
         return value
     try:
-        return import_module(f".{name}", __name__)  # submodules: mb.report, mb.datasets, ...
+        return import_module(f".{name}", __name__)  # submodules: mb.verdicts, mb.datasets, ...
     except ModuleNotFoundError:
         raise AttributeError(f"module 'medbench_core' has no attribute {name!r}") from None
 

@@ -14,20 +14,22 @@ from pathlib import Path
 
 import pandas as pd
 
+from .datasets import get_dataset
+from .datasets.splits import describe_split
+from .flags import FLAG_RULE
 from .inputs import check_inputs
 from .launch import without_setting
 from .models import get_arch, list_archs
 from .paths import find_root, is_special_file, output_target, remove_orphan_temps, replace_output  # noqa: F401 (find_root re-exported: medbench_core.book.find_root)
 from .pretrain import describe_inits
 from .profiles import DEFAULT, PAPERS, get_profile, list_profiles, profile_for
-from .results import ResultsStore
 from .request import GridRequest
+from .results import ResultsStore
 from .sections import Grid, get_section, list_sections, validate_section_params
 from .ssl import get_ssl_method, list_ssl_methods
 from .stats import ALPHA
-from .datasets import get_dataset
-from .datasets.splits import describe_split
 from .tasks import create_task, get_task_spec, list_tasks
+from .verdicts import OUTCOMES, verdict_method
 
 log = logging.getLogger("medbench")
 
@@ -265,14 +267,14 @@ def write_generated_pages(root: Path, profile: str) -> None:
     (out / "stats.md").write_text(
         f"Significance level {ALPHA} everywhere: a difference is significant when p < {ALPHA}. Sample standard "
         "deviation (ddof = 1); Student's independent two-sample t-test (pooled variance, two-sided).\n")
-    from . import papers, report
+    from . import papers
 
-    (out / "flags.md").write_text(report.FLAG_RULE + "\n")
+    (out / "flags.md").write_text(FLAG_RULE + "\n")
 
     (out / "verdicts.md").write_text(
         "Our runs answer each claim with one of three words, computed by the section's rule:\n\n"
-        + "".join(f"- **{k}**: {v}.\n" for k, v in report.OUTCOMES.items())
-        + "\n" + report.verdict_method()
+        + "".join(f"- **{k}**: {v}.\n" for k, v in OUTCOMES.items())
+        + "\n" + verdict_method()
         + "\nThe papers' own printed numbers are checked against their claims with three other words, so that "
           "the two are never confused:\n\n"
         + "".join(f"- **{k}**: {v}.\n" for k, v in papers.FLAGS.items()))

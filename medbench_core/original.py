@@ -19,7 +19,6 @@ Scopes: which of the original's scripts a run of ours corresponds to (``scope_of
 """
 from __future__ import annotations
 
-import fnmatch
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources

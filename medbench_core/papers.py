@@ -21,7 +21,7 @@ from .tables import Table, grid_html, wrap
 
 ASSUMED_RUNS = (3, 5, 10)
 STD_KINDS = ("population", "sample")
-# How a claim fares on the papers' own printed numbers (our runs have their own words: report.OUTCOMES)
+# How a claim fares on the papers' own printed numbers (our runs have their own words: verdicts.OUTCOMES)
 SUPPORTED, NOT_SUPPORTED, UNDETERMINABLE = "supported", "not supported", "undeterminable"
 FLAGS = {
     SUPPORTED: "the printed numbers back the claim at the 0.05 level (under every assumption where they must be "

@@ -169,7 +169,7 @@ def deviations_table() -> pd.DataFrame:
     """Every difference from the original code: ours (this module) and the augmentations' (``augment``)."""
     from .augment import DEVIATIONS as AUGMENT
 
-    rows = [{k: v for k, v in d.__dict__.items() if k != "fields"} for d in DEVIATIONS]
+    rows = [{f.name: getattr(d, f.name) for f in dataclasses.fields(d) if f.name != "fields"} for d in DEVIATIONS]
     rows += [{"profiles": "paper", **d} for d in AUGMENT]
     return pd.DataFrame(rows)[["aspect", "original", "medbench", "why", "profiles"]]
 

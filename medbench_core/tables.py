@@ -3,6 +3,7 @@ stylesheet every table uses. Wide tables scroll inside their own box instead of 
 from __future__ import annotations
 
 import html
+import math
 import re
 from dataclasses import dataclass
 
@@ -66,3 +67,8 @@ def frame_table(text: pd.DataFrame, caption: str = "") -> Table:
         body = re.sub(r"<table[^>]*>", lambda _: f'<table class="mb-table"><caption>{html.escape(caption)}</caption>',
                       body, count=1)
     return Table(text, wrap(body))
+
+
+def mean_std(mean: float, std: float) -> str:
+    """``mean ± std`` with two decimals (the mean alone when the std is undefined, as with one run)."""
+    return f"{mean:.2f} ± {std:.2f}" if not math.isnan(std) else f"{mean:.2f}"

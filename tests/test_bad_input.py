@@ -12,8 +12,8 @@ import pytest
 
 from medbench_core.cli import main
 from medbench_core.errors import BadFileError, BadValueError, DeviceError
-from medbench_core.report import summarize
 from medbench_core.results import COLUMNS, ResultsStore
+from medbench_core.scores import summarize
 from medbench_core.sections import load_grid_results, validate_section_params
 
 

@@ -30,10 +30,10 @@ PLUMBING = ("results_dir =", "repository, release =", "Parameters: papermill", "
 
 
 def _figure_font_px(png: Path) -> float | None:
-    """The smallest text size a figure recorded in its PNG (report.FONT_KEY), in pixels of the PNG."""
+    """The smallest text size a figure recorded in its PNG (FONT_KEY), in pixels of the PNG."""
     from PIL import Image
 
-    from medbench_core.report import FONT_KEY
+    from medbench_core.figures import FONT_KEY
 
     with Image.open(png) as im:
         v = im.info.get(FONT_KEY)

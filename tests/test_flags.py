@@ -1,11 +1,13 @@
-"""Runs that went wrong are shown, not averaged away silently: the rule (report.FLAG_RULE) on constructed runs."""
+"""Runs that went wrong are shown, not averaged away silently: the rule (flags.FLAG_RULE) on constructed runs."""
 import dataclasses
 
 import numpy as np
 
 import medbench_core as mb
-from medbench_core import report
+from medbench_core.flags import FLAG_MARK, constant_prediction, flag_runs, flags_note
 from medbench_core.results import ResultsStore
+from medbench_core.run_tables import runs_table
+from medbench_core.scores import group_label
 from medbench_core.sections import Results
 from test_sections import _runs
 
@@ -17,18 +19,18 @@ def _grid(section="granularity", **narrow):
 def test_a_collapsed_run_is_flagged_and_only_it():
     # the demo's case: scratch pneumothorax, one seed at Dice 20 against 80-84 for the others
     df = _runs({("synth_imagenet", "syn_pxs", 1.0): [82, 80, 84, 20], ("synth_inat", "syn_pxs", 1.0): [55, 60, 70, 65]})
-    flags = report.flag_runs(df)
+    flags = flag_runs(df)
     assert flags[["group", "task", "seed"]].values.tolist() == [["synth_imagenet", "syn_pxs", 3]]
     assert flags["score"].iloc[0] == 20 and flags["others_median"].iloc[0] == 82
     assert "-62.0 points" in flags["reason"].iloc[0]
 
 
 def test_ordinary_spread_and_small_groups_are_not_flagged():
-    assert not len(report.flag_runs(_runs({("synth_imagenet", "syn_pxs", 1.0): [55, 60, 70, 65, 48]})))
+    assert not len(flag_runs(_runs({("synth_imagenet", "syn_pxs", 1.0): [55, 60, 70, 65, 48]})))
     # two runs: no group to compare a run with
-    assert not len(report.flag_runs(_runs({("synth_imagenet", "syn_pxs", 1.0): [80, 20]})))
+    assert not len(flag_runs(_runs({("synth_imagenet", "syn_pxs", 1.0): [80, 20]})))
     # far in spread units but within the points floor (a very tight group): not flagged
-    assert not len(report.flag_runs(_runs({("synth_imagenet", "syn_txc", 1.0): [90.0, 90.1, 89.9, 85.0]})))
+    assert not len(flag_runs(_runs({("synth_imagenet", "syn_txc", 1.0): [90.0, 90.1, 89.9, 85.0]})))
 
 
 def test_constant_predictions_are_flagged_from_the_stored_cases(tmp_path):
@@ -45,10 +47,10 @@ def test_constant_predictions_are_flagged_from_the_stored_cases(tmp_path):
         rows = g.assign(section="granularity", profile="smoke", medbench_version="x", git_sha="x", torch_version="x", device="cpu",
                         wall_seconds=1.0, finished_at="x", synthetic=True)
         store.write_run(h, rows.drop(columns="group"), {"config_hash": h}, cases)
-    flags = report.flag_runs(df, store).set_index("task")
+    flags = flag_runs(df, store).set_index("task")
     assert flags.loc["syn_txc", "seed"] == 1 and "same probabilities" in flags.loc["syn_txc", "reason"]
     assert flags.loc["syn_pxs", "seed"] == 2 and "empty mask" in flags.loc["syn_pxs", "reason"]
-    assert report.constant_prediction({"test_dice": np.ones(3)}) is None  # runs stored before the foreground
+    assert constant_prediction({"test_dice": np.ones(3)}) is None  # runs stored before the foreground
 
 
 def test_the_table_marks_the_cell_and_names_the_run_under_it():
@@ -59,12 +61,12 @@ def test_the_table_marks_the_cell_and_names_the_run_under_it():
     assert s.loc["synth_imagenet", "flagged"] == 1 and s.loc["synth_inat", "flagged"] == 0
     assert np.isclose(s.loc["synth_imagenet", "mean"], np.mean([82, 80, 84, 20]))  # still in the mean, as in the papers
     table = res.section.table(res)
-    flagged_cell = table.text.loc[report.group_label("synth_imagenet")].iloc[0]
-    assert report.FLAG_MARK in flagged_cell and report.FLAG_MARK not in table.text.loc[report.group_label("synth_inat")].iloc[0]
+    flagged_cell = table.text.loc[group_label("synth_imagenet")].iloc[0]
+    assert FLAG_MARK in flagged_cell and FLAG_MARK not in table.text.loc[group_label("synth_inat")].iloc[0]
     assert "holds a flagged run" in table.html
-    note = report.flags_note(res.flags)
+    note = flags_note(res.flags)
     assert "seed 3: 20.00" in note and mb.create_task("syn_pxs", "smoke").display_name in note
-    assert report.flags_note(report.flag_runs(_runs({("scratch", "syn_pxs", 1.0): [50, 51, 52]}))) == ""
+    assert flags_note(flag_runs(_runs({("scratch", "syn_pxs", 1.0): [50, 51, 52]}))) == ""
 
 
 def test_the_verdict_says_whether_it_depends_on_the_flagged_run():
@@ -91,6 +93,6 @@ def test_the_verdict_says_whether_it_depends_on_the_flagged_run():
 
 def test_every_run_is_listed_seed_by_seed_with_its_flag():
     df = _runs({("synth_imagenet", "syn_pxs", 1.0): [82, 80, 84, 20], ("synth_inat", "syn_pxs", 1.0): [70, 71, 72, 73]})
-    t = report.runs_table(df, ["synth_imagenet", "synth_inat"], ["syn_pxs"], report.flag_runs(df))
-    assert t.text.iloc[0, 0] == f"82.0  80.0  84.0  20.0{report.FLAG_MARK}" and t.text.iloc[1, 0] == "70.0  71.0  72.0  73.0"
+    t = runs_table(df, ["synth_imagenet", "synth_inat"], ["syn_pxs"], flag_runs(df))
+    assert t.text.iloc[0, 0] == f"82.0  80.0  84.0  20.0{FLAG_MARK}" and t.text.iloc[1, 0] == "70.0  71.0  72.0  73.0"
     assert "a flagged run" in t.html

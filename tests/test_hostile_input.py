@@ -251,7 +251,7 @@ def test_an_untouched_export_imports_whole(exported, tmp_path):
 # -- 0. an undefined metric is a missing value, not a broken store ---------------------------------------------------
 
 def test_an_undefined_score_is_stored_read_and_left_out_with_a_count(tmp_path):
-    from medbench_core.report import summarize
+    from medbench_core.scores import summarize
 
     grid = validate_section_params("domain-adaptation", profile="smoke")
     store = constructed_store(tmp_path / "store", grid)

@@ -227,11 +227,11 @@ def test_section_notebooks_share_one_cell_sequence_of_calls(repo_root):
 
 
 def test_headlines_are_glued_as_myst_nb_glues_them():
-    """report.glue_headlines writes what myst_nb.glue(display=False) writes, so the book's {glue:text} reads it."""
+    """figures.glue writes what myst_nb.glue(display=False) writes, so the book's {glue:text} reads it."""
     from IPython.core.interactiveshell import InteractiveShell
     from myst_nb import glue
 
-    from medbench_core import report
+    from medbench_core.figures import glue
 
     shell = InteractiveShell.instance()
     seen = []
@@ -239,5 +239,5 @@ def test_headlines_are_glued_as_myst_nb_glues_them():
     glue("x_verdict", "agrees", display=False)
     glue("x_runs", 24, display=False)
     theirs, seen[:] = list(seen), []
-    report.glue_headlines({"x_verdict": "agrees", "x_runs": 24})
+    glue({"x_verdict": "agrees", "x_runs": 24})
     assert seen == theirs and len(seen) == 2

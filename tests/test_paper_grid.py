@@ -12,6 +12,7 @@ from medbench_core.sections import Results, load_grid_results
 from medbench_core.sections.cells import PAPER_TASKS, cells_of_row, paper_cells
 from medbench_core.sections.reproduction import CONSISTENT, INCONSISTENT, counts, reproduction
 from medbench_core.tasks import get_task_spec
+from medbench_core.verdicts import OUTCOMES
 
 import paper_fixture
 
@@ -158,7 +159,7 @@ def test_section_pages_render_on_the_papers_grids(fixture_store):
         assert len(sec.table(res).text)
         plt.close(sec.figure(res))
         v = sec.judge(res)
-        assert v.outcome in mb.report.OUTCOMES and v.reasons
+        assert v.outcome in OUTCOMES and v.reasons
         h = sec.headlines(res)
         assert h[f"{sec.prefix}_runs"] == len(grid.configs) and " of " in h[f"{sec.prefix}_reproduced"]
         assert "consistent" in sec.reproduction(res).text.columns

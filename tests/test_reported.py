@@ -7,8 +7,9 @@ import pytest
 from scipy import stats as st
 
 import medbench_core as mb
-from medbench_core import report
 from medbench_core.papers import as_sample_std, load_reported, rederive_pair, rederive_vs_best
+from medbench_core.scores import summarize
+from medbench_core.sections.domain_adaptation import compare_with_reported
 
 
 def claims(section=None) -> pd.DataFrame:
@@ -143,13 +144,13 @@ def _stats(rows, baseline="synth_imagenet"):
     df = pd.DataFrame([{"task": t, "init": i, "seed": s, "split": "test", "metric": "mean_auc", "value": v / 100,
                         "arch": "test_resnet", "fraction": 1.0, "config_hash": f"{t}{i}{s}"}
                        for t, i, vals in rows for s, v in enumerate(vals)])
-    return report.summarize(df, baseline=baseline)
+    return summarize(df, baseline=baseline)
 
 
 def test_reproduced_vs_reported_on_synthetic_compares_directions():
     stats = _stats([("syn_txc", "synth_imagenet", [90, 91, 92]), ("syn_txc", "synth_imagenet_chest", [95, 96, 97]),
                     ("syn_txc", "scratch", [93, 94, 95])])
-    t = report.compare_with_reported(stats, "domain-adaptation", baseline="synth_imagenet").text
+    t = compare_with_reported(stats, "domain-adaptation", baseline="synth_imagenet").text
     t = t.set_index("effect")
     # paper TXC: ImageNet→ChestX-ray14 98.47 vs ImageNet 95.62 (+2.85); Scratch 89.03 (-6.59)
     assert t.loc["ImageNet-like → chest vs ImageNet-like", "paper (points)"] == "+2.85"
@@ -161,7 +162,7 @@ def test_reproduced_vs_reported_on_synthetic_compares_directions():
 def test_reproduced_vs_reported_on_real_data_checks_the_spread():
     # a real task (Shenzhen stands for TXC): means are compared with the reported spread
     stats = _stats([("shenzhen", "synth_imagenet", [95.4, 95.6, 95.8]), ("shenzhen", "scratch", [80, 81, 82])])
-    t = report.compare_with_reported(stats, "domain-adaptation", baseline="synth_imagenet")
+    t = compare_with_reported(stats, "domain-adaptation", baseline="synth_imagenet")
     rows = t.text.set_index("paper")
     assert rows.loc["TXC / ImageNet", "inside reported spread"] == "yes"  # 95.6 vs 95.62 ± 0.63
     assert rows.loc["TXC / ImageNet", "difference"] == "-0.02"

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 import medbench_core as mb
-from medbench_core import report
 from medbench_core.data import fraction_indices, load_task_data, train_subset
+from medbench_core.run_tables import pretraining_table
+from medbench_core.scores import pair_differences
 from medbench_core.sections import Results
 
 
@@ -112,7 +113,7 @@ def test_architecture_and_data_size_verdicts():
         fr = (0.05, 0.1, 1.0)
         df = _runs({**{(conv, "syn_dxc", f): _around(80) for f in fr},
                     **{(swin, "syn_dxc", f): _around(80 - g) for f, g in zip(fr, gaps)}})
-        diffs = report.pair_differences(df, [("swin - conv", conv, swin)], "syn_dxc")
+        diffs = pair_differences(df, [("swin - conv", conv, swin)], "syn_dxc")
         assert list(diffs["labelled images"]) == [25, 50, 500]
         return _verdict("data-size", df, inits=("synth_imagenet",), fractions=fr)
 
@@ -124,7 +125,7 @@ def test_architecture_and_data_size_verdicts():
 # -- sections as plug-ins: selection by role and registry facts, on every profile ----------------------------------
 
 def test_plugins_select_by_registry_facts_not_names():
-    from medbench_core.sections.base import Results as R
+    from medbench_core.sections.view import Results as R
 
     fourteen = {"insdis", "moco_v1", "pcl_v1", "pirl", "pcl_v2", "simclr_v1", "moco_v2", "simclr_v2", "sela_v2",
                 "infomin", "byol", "deepcluster_v2", "swav", "barlow_twins"}  # DART 2021's, on the papers' grid
@@ -196,7 +197,7 @@ def test_summary_tells_ran_failed_and_not_run_apart(tmp_path, built_book):
 
 
 def test_the_report_never_trains_or_fetches(tmp_path):
-    from medbench_core.report import pretraining_table
+    
 
     empty = tmp_path / "cache"
     for profile, section in (("smoke", "domain-adaptation"), ("paper", "self-supervised")):

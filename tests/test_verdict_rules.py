@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import medbench_core as mb
-from medbench_core import report
 from medbench_core.sections import Results
 from medbench_core.stats import ALPHA, holm, is_significant
+from medbench_core.verdicts import AGREES, DISAGREES, INCONCLUSIVE, MAX_SUBSETS, STABLE_SHARE, Stability, seed_subsets
 from test_sections import _runs
 
 SSL = ("ssl_simclr", "ssl_moco_v2", "ssl_byol", "ssl_swav", "ssl_barlow_twins", "ssl_vicreg")
@@ -60,7 +60,7 @@ def test_one_uncorrected_hit_among_six_is_not_agreement():
     else:
         pytest.fail("no such draw in 200")
     v = Results(g, df).verdict
-    assert v.outcome != report.AGREES
+    assert v.outcome != AGREES
     assert "Holm-adjusted over 6 comparisons" in " ".join(v.reasons)
     # the table keeps the per-comparison mark the papers print
     table = mb.get_section("self-supervised").table(Results(g, df))
@@ -70,7 +70,7 @@ def test_one_uncorrected_hit_among_six_is_not_agreement():
 def test_a_large_effect_is_agreed_and_stable():
     g = _grid("self-supervised", tasks=("syn_pxs",), inits=("synth_imagenet", *SSL))
     v = Results(g, _ssl_runs(8.0)).verdict
-    assert v.outcome == report.AGREES
+    assert v.outcome == AGREES
     st = v.stability
     assert st.measurable and st.stable and st.n_seeds == 6
     assert [h for h, _ in st.halves] == [(0, 1, 2), (3, 4, 5)]
@@ -86,10 +86,10 @@ def test_a_verdict_that_one_half_of_the_seeds_does_not_give_is_not_claimed():
     df = _runs({("synth_imagenet", "syn_pxs", 1.0): [70.0, 70.2, 69.8, 70.2, 69.8, 70.0],
                 ("synth_inat", "syn_pxs", 1.0): inat})
     res = Results(g, df)
-    assert mb.get_section("granularity").judge(res).outcome == report.AGREES  # the rule on all six seeds
+    assert mb.get_section("granularity").judge(res).outcome == AGREES  # the rule on all six seeds
     v = res.verdict
-    assert v.outcome == report.INCONCLUSIVE
-    assert v.stability.halves == [((0, 1, 2), report.AGREES), ((3, 4, 5), report.INCONCLUSIVE)]
+    assert v.outcome == INCONCLUSIVE
+    assert v.stability.halves == [((0, 1, 2), AGREES), ((3, 4, 5), INCONCLUSIVE)]
     assert "not stable" in v._repr_markdown_() and "not claimed" in v.reasons[0]
     assert "not stable" in mb.get_section("granularity").headlines(res)["gr_stability"]
 
@@ -97,22 +97,22 @@ def test_a_verdict_that_one_half_of_the_seeds_does_not_give_is_not_claimed():
 def test_a_verdict_both_halves_give_but_two_subsets_in_twenty_do_not_is_not_stable():
     # the demo's architectures verdict on seeds 0-5: both halves, 18 of 20 half-seed subsets; seeds 6-11 then
     # gave it on one half only (benchmarks/README.md, issue 22)
-    halves = [((0, 1, 2), report.DISAGREES), ((3, 4, 5), report.DISAGREES)]
-    st = report.Stability(report.DISAGREES, 6, halves, held=18, subsets=20, subset_size=3)
+    halves = [((0, 1, 2), DISAGREES), ((3, 4, 5), DISAGREES)]
+    st = Stability(DISAGREES, 6, halves, held=18, subsets=20, subset_size=3)
     assert not st.stable and st.short() == "not stable (18 of 20 half-seed subsets)"
-    assert "holds on only 18 of 20" in st.sentence() and f"{report.STABLE_SHARE:.0%}" in st.sentence()
-    assert report.Stability(report.DISAGREES, 6, halves, held=19, subsets=20, subset_size=3).stable
+    assert "holds on only 18 of 20" in st.sentence() and f"{STABLE_SHARE:.0%}" in st.sentence()
+    assert Stability(DISAGREES, 6, halves, held=19, subsets=20, subset_size=3).stable
 
 
 def test_too_few_seeds_say_stability_is_not_measured():
     g = _grid("granularity", tasks=("syn_pxs",), inits=("synth_imagenet", "synth_inat"))
     df = _runs({("synth_imagenet", "syn_pxs", 1.0): [70.0, 70.2, 69.8], ("synth_inat", "syn_pxs", 1.0): [76, 76.2, 75.8]})
     v = Results(g, df).verdict
-    assert v.outcome == report.AGREES and not v.stability.measurable
+    assert v.outcome == AGREES and not v.stability.measurable
     assert "run at least 4 seeds" in v.stability.sentence()
 
 
 def test_subsets_are_all_or_a_seeded_sample():
-    assert len(report.seed_subsets(range(6), 3)) == 20
-    sample = report.seed_subsets(range(10), 5)
-    assert len(sample) == report.MAX_SUBSETS == len(set(sample)) and sample == report.seed_subsets(range(10), 5)
+    assert len(seed_subsets(range(6), 3)) == 20
+    sample = seed_subsets(range(10), 5)
+    assert len(sample) == MAX_SUBSETS == len(set(sample)) and sample == seed_subsets(range(10), 5)

@@ -7,11 +7,13 @@ import seaborn as sns
 
 from .. import papers
 from ..models import get_arch
-from ..report import Verdict, group_label, holm_words, outcome, pair_differences
+from ..scores import group_label, pair_differences
 from ..stats import holm, is_significant
 from ..tables import Table, frame_table, grid_html
 from ..tasks import get_task_spec
-from .base import Results, Section, directions_table, same_sign
+from ..verdicts import Verdict, holm_words, outcome
+from .base import Section, directions_table, same_sign
+from .view import Results
 
 
 def _arch(group: str) -> str:

@@ -1,24 +1,28 @@
 """What every section plug-in shares: the ``Section`` record (its question, claim and default grid, and what it
-becomes on the profiles that run the papers' own data, models and weights), the ``Results`` view a plug-in reads,
-and the default table, figure and headlines. A plug-in module subclasses ``Section`` with what is particular to its
+becomes on the profiles that run the papers' own data, models and weights) and its default table, figure and
+headlines; the ``Results`` view a plug-in reads is in ``view``. A plug-in module subclasses ``Section`` with what is particular to its
 section: its verdict rule, its comparisons, its headline numbers and the papers' side of its question.
 """
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from functools import cached_property
-from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 import pandas as pd
 
-from .. import papers, report
-from ..models import get_arch
+from .. import papers
+from ..figures import plot_scores
 from ..pretrain import get_init
 from ..profiles import MEDMNIST, PAPERS, get_profile
+from ..run_tables import scores_table
 from ..tables import Table, frame_table
 from ..tasks import CLASSIFICATION, PAPER_SEG_V2, get_task_spec
+from ..verdicts import Verdict
+
+if TYPE_CHECKING:
+    from .view import Results
 
 KIND_WORDS = {CLASSIFICATION: "classification", "binary_segmentation": "segmentation"}
 
@@ -57,6 +61,8 @@ class Section:
     # on ``paper``, the papers' own experiments (``cells.paper_cells``); empty: the product
     cells: tuple[tuple[str, str, str, float], ...] = ()
     paper: str = "DART 2021"  # whose protocol the section's runs follow on ``paper``
+    # the kind of ``Results`` its runs are read as (a plug-in's subclass holds what it computes once per grid)
+    results_type: ClassVar[type | None] = None
 
     @property
     def all_archs(self) -> tuple[str, ...]:
@@ -139,8 +145,8 @@ class Section:
 
     def table(self, res: "Results") -> Table:
         """Our results in the papers' layout."""
-        return report.scores_table(res.summary, res.grid.groups, res.grid.tasks, baseline=self.baseline,
-                                   caption=res.caption(), row_title=self.row_title)
+        return scores_table(res.summary, res.grid.groups, res.grid.tasks, baseline=self.baseline,
+                            caption=res.caption(), row_title=self.row_title)
 
     def details(self, res: "Results") -> list:
         """Further tables and figures the section's question needs (a list of displayable objects)."""
@@ -148,14 +154,13 @@ class Section:
 
     def figure(self, res: "Results"):
         """The figure the section page and the summary show for the claim."""
-        return report.plot_scores(res.df, res.grid.groups, res.grid.tasks, title=self.title,
-                                  synthetic=res.synthetic)
+        return plot_scores(res.df, res.grid.groups, res.grid.tasks, title=self.title, synthetic=res.synthetic)
 
-    def verdict(self, res: "Results") -> report.Verdict:
+    def verdict(self, res: "Results") -> Verdict:
         """The verdict rule of the section, on its runs."""
         raise NotImplementedError
 
-    def judge(self, res: "Results") -> report.Verdict:
+    def judge(self, res: "Results") -> Verdict:
         """``verdict``, with its scope stated when the grid holds only some of the kinds of task the claim is
         about (e.g. ``colab`` runs classification only)."""
         v = self.verdict(res)
@@ -220,82 +225,6 @@ class Section:
 
     def paper_claims_table(self) -> Table:
         return papers.claims_table(self.paper_claims())
-
-
-class Results:
-    """A section's stored runs on one grid (from ``load_grid_results``), with the views plug-ins read."""
-
-    def __init__(self, grid, df: pd.DataFrame, *, results_dir=None, cache_dir=None):
-        self.grid, self.df = grid, df
-        self.results_dir, self.cache_dir = results_dir, cache_dir
-
-    @property
-    def section(self) -> Section:
-        return self.grid.section
-
-    @property
-    def synthetic(self) -> bool:
-        return report.is_synthetic(self.grid.tasks)
-
-    @cached_property
-    def flags(self) -> pd.DataFrame:
-        """The runs that went wrong (``report.flag_runs``: a constant prediction or a score far outside its group)."""
-        from ..results import ResultsStore
-
-        store = ResultsStore(self.results_dir) if self.results_dir and Path(self.results_dir).is_dir() else None
-        return report.flag_runs(self.df, store) if len(self.df) else report.flag_runs(self.df)
-
-    @cached_property
-    def summary(self) -> pd.DataFrame:
-        """Per (task, fraction, group) statistics (``report.summarize``) and ``flagged``, its flagged runs."""
-        s = report.summarize(self.df, baseline=self.section.baseline)
-        counts = self.flags.groupby(["task", "fraction", "group"]).size()
-        s["flagged"] = [int(counts.get((t, f, g), 0)) for t, f, g in zip(s["task"], s["fraction"], s["group"])]
-        return s
-
-    def judged_on(self, df: pd.DataFrame) -> str:
-        """The outcome of the section's rule on some of the runs (a subset of seeds, the runs not flagged)."""
-        return self.section.judge(Results(self.grid, df, results_dir=None, cache_dir=self.cache_dir)).outcome
-
-    @cached_property
-    def verdict(self) -> report.Verdict:
-        """The section's verdict, with its stability over draws of seeds (``report.measure_stability``): a verdict
-        that is not stable (a disjoint half of the seeds, or more than one in twenty subsets of half the seeds, does
-        not give it) is not claimed: it becomes inconclusive, and says why. With flagged runs, a last reason says whether it holds without them."""
-        v = self.section.judge(self)
-        stability = report.measure_stability(self.judged_on, self.df, v.outcome)
-        word, reasons = v.outcome, list(v.reasons)
-        if stability.measurable and not stability.stable and word != report.INCONCLUSIVE:
-            word = report.INCONCLUSIVE
-            reasons.insert(0, f"the rule gives “{v.outcome}” on all {stability.n_seeds} seeds but it is not stable "
-                              f"({stability.short()}): an answer that changes with the draw of seeds is not claimed")
-        if len(self.flags):
-            try:
-                without = self.judged_on(self.df[~self.df["config_hash"].isin(self.flags["config_hash"])])
-            except (ValueError, KeyError, IndexError, ZeroDivisionError):  # a group left with too few runs
-                without = None
-            reasons.append(report.flag_dependence(self.flags, v.outcome, without))
-        return report.Verdict(word, reasons, v.scope, stability)
-
-    def at_full(self) -> pd.DataFrame:
-        """The summary at the full training set, indexed by (group, task)."""
-        return self.summary[self.summary["fraction"] == 1.0].set_index(["group", "task"])
-
-    @cached_property
-    def undefined(self) -> pd.DataFrame:
-        """The runs whose main test score is undefined (an AUC on a test split with one label value), one row each:
-        left out of every mean and test, and counted in the captions."""
-        d = self.df[(self.df["split"] == "test") & self.df["metric"].isin(report.MAIN_METRICS)]
-        return d[pd.to_numeric(d["value"], errors="coerce").isna()].drop_duplicates("config_hash")
-
-    def caption(self, task: str | None = None) -> str:
-        what = get_task_spec(task).display_name if task else ", ".join(get_arch(a).label or a
-                                                                        for a in self.grid.archs)
-        n = int((self.undefined["task"] == task).sum()) if task else len(self.undefined)
-        left_out = (f" {n} run{'s' if n > 1 else ''} left out: {'their' if n > 1 else 'its'} test score is undefined "
-                    "(one label value in the test split)." if n else "")
-        return (f"medbench, {what}, profile {self.grid.profile}, {len(self.grid.seeds)} seeds per cell"
-                + (", SYNTHETIC data." if self.synthetic else ".") + left_out)
 
 
 def directions_table(rows: list[dict], *, synthetic: bool, what: str = "The effects the claim is about") -> Table:

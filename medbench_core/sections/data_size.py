@@ -1,27 +1,114 @@
 """Section 5: ConvNets vs vision transformers as the labelled training set shrinks (MedIA 2025)."""
 from __future__ import annotations
 
+import html
 import json
+from functools import cached_property
 from pathlib import Path
 
 import matplotlib.pyplot as plt
 import pandas as pd
+import seaborn as sns
 
 from .. import papers
 from ..data import write_fraction_manifest
+from ..flags import FLAG_MARK
 from ..inputs import task_of
 from ..models import get_arch
 from ..pretrain import get_init
-from ..report import Verdict, fraction_table, outcome, pair_differences, plot_learning_curves
-from ..stats import holm, is_significant
-from ..tables import Table, frame_table, grid_html
-from ..tasks import CLASSIFICATION
-from .base import Results, Section, directions_table, same_sign
+from ..scores import group_label, main_scores, pair_differences
+from ..stats import ALPHA, holm, is_significant
+from ..tables import Table, frame_table, grid_html, mean_std, wrap
+from ..tasks import CLASSIFICATION, get_task_spec
+from ..verdicts import Verdict, outcome
+from .base import Section, directions_table, same_sign
+from .view import Results
+
+def fraction_table(summary: pd.DataFrame, groups, task: str, *, caption: str, diffs: pd.DataFrame | None = None,
+                   n_images: dict | None = None) -> Table:
+    """Groups x training fractions for one task (mean ± std in percent), best per fraction in bold; optional rows
+    of pair differences (``pair_differences``) with their marks."""
+    s = summary[summary["task"] == task].set_index(["group", "fraction"])
+    fracs = sorted(summary.loc[summary["task"] == task, "fraction"].unique())
+    cols = [f"{f:.0%}" + (f" ({n_images[f]})" if n_images and f in n_images else "") for f in fracs]
+    text = pd.DataFrame(index=[group_label(g) for g in groups], columns=cols, dtype=object)
+    rows_html = []
+    for g in groups:
+        cells = []
+        for f, c in zip(fracs, cols):
+            if (g, f) not in s.index:
+                text.loc[group_label(g), c] = "–"
+                cells.append("<td>–</td>")
+                continue
+            r = s.loc[(g, f)]
+            val = mean_std(r["mean"], r["std"]) + (FLAG_MARK if r.get("flagged", 0) else "")
+            text.loc[group_label(g), c] = val + (" (best)" if r["is_best"] else "")
+            val = val.replace(" ± ", "\u00a0±\u00a0")
+            cls = ' class="mb-equiv"' if r["equivalent_to_best"] else ""
+            cells.append(f"<td{cls}>{'<b>' + val + '</b>' if r['is_best'] else val}</td>")
+        rows_html.append(f"<tr><th>{html.escape(group_label(g))}</th>{''.join(cells)}</tr>")
+    if diffs is not None and len(diffs):
+        for name, d in diffs.groupby("pair", sort=False):
+            d = d.set_index("fraction")
+            vals = [f"{d.loc[f, 'difference']:+.2f} {d.loc[f, 'mark']}" if f in d.index else "–" for f in fracs]
+            text.loc[name] = vals
+            rows_html.append(f"<tr class=\"mb-diff\"><th>{html.escape(name)}</th>"
+                             + "".join(f"<td>{html.escape(v)}</td>" for v in vals) + "</tr>")
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
+    legend = (f"{html.escape(caption)} Columns: share of the training split (labelled images). Bold: best mean per "
+              f"column; highlighted: not significantly different from it (p ≥ {ALPHA}). Difference rows: points, "
+              "with the t-test mark (n.s., *, **, ***)."
+              + (f" {FLAG_MARK}: the cell holds a flagged run, named below." if "flagged" in s.columns
+                 and s["flagged"].any() else ""))
+    table = (f'<table class="mb-table"><caption>{legend}</caption><thead><tr><th>Model</th>{head}'
+             f"</tr></thead><tbody>{''.join(rows_html)}</tbody></table>")
+    return Table(text, wrap(table))
+
+
+def plot_learning_curves(df: pd.DataFrame, groups, task: str, *, title: str, synthetic: bool = True):
+    """Test score against the number of labelled training images (log scale), mean ± sample std over seeds, one
+    line per group: ConvNets solid, vision transformers dashed."""
+    scores = main_scores(df)
+    scores = scores[scores["task"] == task]
+    n_img = (df[(df["task"] == task) & (df["metric"] == "n_images")].drop_duplicates("config_hash")
+             .set_index("config_hash")["value"])
+    scores["images"] = scores["config_hash"].map(n_img).astype(float)
+    sns.set_theme(style="whitegrid", context="paper", font_scale=1.1)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=130)
+    palette = sns.color_palette("colorblind", len(groups))
+    for g, color in zip(groups, palette):
+        d = scores[scores["group"] == g].groupby("images")["score"].agg(["mean", "std"]).reset_index()
+        arch = g.split("/")[0] if "/" in g else ""
+        style = "--" if arch and get_arch(arch).family == "transformer" else "-"
+        ax.plot(d["images"], d["mean"], style, marker="o", color=color, label=group_label(g))
+        ax.fill_between(d["images"], d["mean"] - d["std"].fillna(0), d["mean"] + d["std"].fillna(0), color=color,
+                        alpha=0.15)
+    ax.set_xscale("log")
+    ax.set_xlabel("labelled training images (log scale)")
+    ax.set_ylabel(get_task_spec(task).metric_label)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title + ("\n" + get_task_spec(task).display_name + (" — SYNTHETIC data" if synthetic else "")),
+                 fontsize=10)
+    fig.tight_layout()
+    return fig
+
 
 SMALL = 0.1  # "few labels": fractions up to this share of the training split
 
 
+class DataSizeResults(Results):
+    """The data-size section's runs, with the paired differences its table, figure and verdict all read."""
+
+    @cached_property
+    def differences(self) -> pd.DataFrame:
+        """Transformer minus ConvNet per initialisation and training fraction (``pair_differences``), once."""
+        sec = self.section
+        return pair_differences(self.df, sec.pairs(self), sec.task(self))
+
+
 class DataSize(Section):
+    results_type = DataSizeResults
+
     def task(self, res: Results) -> str:
         return res.grid.tasks[0]
 
@@ -37,10 +124,8 @@ class DataSize(Section):
         return [(f"{get_arch(vit).label} − {get_arch(conv).label} ({get_init(i).label})", f"{conv}/{i}", f"{vit}/{i}")
                 for i in res.grid.inits]
 
-    def differences(self, res: Results) -> pd.DataFrame:
-        if "differences" not in res.__dict__:
-            res.__dict__["differences"] = pair_differences(res.df, self.pairs(res), self.task(res))
-        return res.__dict__["differences"]
+    def differences(self, res: DataSizeResults) -> pd.DataFrame:
+        return res.differences
 
     def table(self, res: Results) -> Table:
         d = self.differences(res)

@@ -8,11 +8,13 @@ import numpy as np
 import pandas as pd
 
 from .. import papers
-from ..report import Verdict, group_label, holm_words, outcome
+from ..scores import group_label
 from ..stats import ALPHA, holm, is_significant, significance_mark
 from ..tables import Table, grid_html
 from ..tasks import CLASSIFICATION, get_task_spec
-from .base import Results, Section, directions_table, same_sign
+from ..verdicts import Verdict, holm_words, outcome
+from .base import Section, directions_table, same_sign
+from .view import Results
 
 
 class Granularity(Section):

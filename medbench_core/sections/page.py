@@ -10,17 +10,21 @@ from __future__ import annotations
 
 import html
 
-from .. import report
+from ..figures import display_figure, glue
+from ..flags import flags_note
 from ..models import get_arch
 from ..paths import default_results_dir
 from ..pretrain import get_init
 from ..profiles import get_profile
-from ..results import ResultsStore
-from ..tasks import get_task_spec
-from ..tables import Table
-from .base import Results
 from ..request import GridRequest
+from ..results import ResultsStore
+from ..run_tables import pretraining_table, provenance, runs_table
+from ..scores import is_synthetic
+from ..tables import Table
+from ..tasks import get_task_spec
+from ..verdicts import Verdict
 from .grid import Grid, load_grid_results
+from .view import Results
 
 
 def _show(*objs) -> None:
@@ -30,7 +34,7 @@ def _show(*objs) -> None:
 
     for o in objs:
         if isinstance(o, plt.Figure):
-            report.display_figure(o)  # a PNG that records its text size (the browser test checks it is readable)
+            display_figure(o)  # a PNG that records its text size (the browser test checks it is readable)
         else:
             display(o)
 
@@ -61,7 +65,7 @@ class SectionPage:
         setup = (f"{len(g.configs)} runs ({len(g.tasks)} tasks × {len(g.groups)} models × {len(g.fractions)} "
                  f"training fractions × {len(g.seeds)} seeds), {stored} already stored; images of "
                  f"{'/'.join(map(str, size))} px, at most {'/'.join(map(str, epochs))} epochs.")
-        if report.is_synthetic(g.tasks):
+        if is_synthetic(g.tasks):
             kind, title = "warning", "What runs here: SYNTHETIC data"
             body = (f"On the <code>{g.profile}</code> profile this page trains on <b>synthetic, procedurally "
                     f"generated images</b>, not medical data ({html.escape(tasks)}), with {html.escape(archs)} "
@@ -96,26 +100,26 @@ class SectionPage:
         return self._results
 
     def provenance(self):
-        return report.provenance(self.results.df)
+        return provenance(self.results.df)
 
     def pretraining(self):
-        return report.pretraining_table(self.grid, cache_dir=self.cache_dir)
+        return pretraining_table(self.grid, cache_dir=self.cache_dir)
 
     def table(self):
-        """The section's table in the paper's layout; runs that went wrong are named under it (``report.flag_runs``)."""
+        """The section's table in the paper's layout; runs that went wrong are named under it (``flag_runs``)."""
         t = self.section.table(self.results)
-        note = report.flags_note(self.results.flags)
+        note = flags_note(self.results.flags)
         return Table(t.text, t.html + note) if note else t
 
     def details(self) -> None:
         """Every run, seed by seed (flagged runs marked), then the section's further tables and figures."""
         res = self.results
-        _show(report.runs_table(res.df, self.grid.groups, self.grid.tasks, res.flags), *self.section.details(res))
+        _show(runs_table(res.df, self.grid.groups, self.grid.tasks, res.flags), *self.section.details(res))
 
     def figure(self) -> None:
         _show(self.section.figure(self.results))
 
-    def verdict(self) -> report.Verdict:
+    def verdict(self) -> Verdict:
         return self.results.verdict
 
     def headlines(self) -> dict:
@@ -123,7 +127,7 @@ class SectionPage:
 
     def glue_headlines(self) -> None:
         """Record the headline numbers with myst-nb glue (the prose reads them; ``headlines`` returns them)."""
-        report.glue_headlines(self.headlines())
+        glue(self.headlines())
 
     # -- the papers' side and the two side by side --
 

@@ -1,22 +1,47 @@
 """Section 2: self-supervised vs supervised ImageNet pre-training, and where the models look (Grad-CAM)."""
 from __future__ import annotations
 
+from functools import cached_property
+
 import matplotlib.pyplot as plt
 import pandas as pd
 import seaborn as sns
 
 from .. import explain, papers
 from ..pretrain import get_init, is_self_supervised, reported_name
-from ..report import Verdict, group_label, holm_words, outcome
+from ..scores import group_label
 from ..stats import compare_groups, holm, is_significant
 from ..tables import Table, frame_table, grid_html
 from ..tasks import CLASSIFICATION, get_task_spec
-from .base import Results, Section, directions_table
+from ..verdicts import Verdict, holm_words, outcome
+from .base import Section, directions_table
+from .view import Results
 
 SIG_MARKS = ("*", "**", "***")
 
 
+class SelfSupervisedResults(Results):
+    """The self-supervised section's runs, with where its fine-tuned models look (Grad-CAM), computed once."""
+
+    @cached_property
+    def attention(self) -> pd.DataFrame | None:
+        """Attended area of every stored fine-tuned classifier on the grid's first classification task, compared
+        with the supervised model (t-test over seeds); ``None`` without a classification task or checkpoints."""
+        cls = [t for t in self.grid.tasks if get_task_spec(t).kind == CLASSIFICATION]
+        if not cls:
+            return None
+        att = explain.attention_by_run(self.grid, self.results_dir, task=cls[0], cache_dir=self.cache_dir)
+        groups = {i: g["attended_area"].tolist() for i, g in att.groupby("init", sort=False)}
+        if self.section.baseline not in groups or len(groups) < 2:
+            return None
+        area = compare_groups(groups, baseline=self.section.baseline)
+        area.attrs.update(task=cls[0], missing=att.attrs["missing"])
+        return area
+
+
 class SelfSupervised(Section):
+    results_type = SelfSupervisedResults
+
     def ssl_inits(self, res: Results) -> list[str]:
         """The grid's self-supervised initialisations (by the registry, whatever their names)."""
         return [i for i in res.grid.inits if is_self_supervised(i)]
@@ -79,21 +104,8 @@ class SelfSupervised(Section):
 
     # -- where the models look --
 
-    def attention(self, res: Results) -> pd.DataFrame | None:
-        """Attended area of every stored fine-tuned classifier on the grid's first classification task, compared
-        with the supervised model (t-test over seeds); ``None`` without a classification task or checkpoints."""
-        if "attention" in res.__dict__:
-            return res.__dict__["attention"]
-        area = None
-        cls = [t for t in res.grid.tasks if get_task_spec(t).kind == CLASSIFICATION]
-        if cls:
-            att = explain.attention_by_run(res.grid, res.results_dir, task=cls[0], cache_dir=res.cache_dir)
-            groups = {i: g["attended_area"].tolist() for i, g in att.groupby("init", sort=False)}
-            if self.baseline in groups and len(groups) > 1:
-                area = compare_groups(groups, baseline=self.baseline)
-                area.attrs.update(task=cls[0], missing=att.attrs["missing"])
-        res.__dict__["attention"] = area
-        return area
+    def attention(self, res: SelfSupervisedResults) -> pd.DataFrame | None:
+        return res.attention
 
     def details(self, res: Results) -> list:
         area = self.attention(res)

@@ -10,13 +10,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import report
-from ..results import ResultsStore
-from .base import Results, reproduced_words
+from ..figures import display_figure, glue
 from ..paths import default_results_dir
 from ..request import GridRequest
-from .grid import Grid, load_grid_results, validate_section_params
+from ..results import ResultsStore
+from ..scores import is_synthetic
+from ..verdicts import PLAIN_WORDS, Verdict
+from .base import reproduced_words
+from .grid import Grid, load_grid_results
 from .registry import get_section, list_sections
+from .view import Results
 
 RAN, FAILED, NOT_RUN = "ran", "failed", "not run"
 
@@ -30,7 +33,7 @@ class SectionStatus:
     results: Results | None = None
 
     @property
-    def verdict(self) -> report.Verdict | None:
+    def verdict(self) -> Verdict | None:
         return self.results.verdict if self.results is not None else None
 
     @property
@@ -90,7 +93,7 @@ def note(items: list[SectionStatus]):
     """A warning when the verdicts come from synthetic data (said from the grids' tasks, not the profile)."""
     from IPython.display import HTML
 
-    if not any(report.is_synthetic(s.grid.tasks) for s in items):
+    if not any(is_synthetic(s.grid.tasks) for s in items):
         return HTML("")
     return HTML('<div class="admonition warning"><p class="admonition-title">Synthetic data</p><p>On the '
                 f"<code>{html.escape(items[0].grid.profile)}</code> profile the verdicts below come from "
@@ -114,7 +117,7 @@ def summary_table(items: list[SectionStatus]):
             rows[-1]["printed cells reproduced"] = (
                 reproduced_words(s.grid.section.reproduced_counts(s.results)) if s.state == RAN else "–")
     profile = items[0].grid.profile if items else ""
-    synthetic = items and all(report.is_synthetic(s.grid.tasks) for s in items)
+    synthetic = items and all(is_synthetic(s.grid.tasks) for s in items)
     caption = f"Verdicts on profile {profile}" + (" (SYNTHETIC data)" if synthetic else "")
     table = pd.DataFrame(rows).to_html(index=False, escape=False, border=0, classes="mb-table")
     return HTML(f"<p><i>{html.escape(caption)}</i></p>" + f'<div class="mb-scroll">{table}</div>')
@@ -129,14 +132,14 @@ def key_figures(items: list[SectionStatus]) -> None:
         page = sec.notebook.replace(".ipynb", ".html")
         if s.state == RAN:
             v = s.verdict
-            said = (report.PLAIN_WORDS[v.outcome] + f" (verdict: **{v.outcome}**)" + (f". {v.scope}" if v.scope else "")
+            said = (PLAIN_WORDS[v.outcome] + f" (verdict: **{v.outcome}**)" + (f". {v.scope}" if v.scope else "")
                     + (f". Stability: {v.stability.sentence()}" if v.stability else ""))
         else:
             said = s.detail
         display(Markdown(f"### {sec.number}. [{sec.title}]({page})\n\n**{sec.question}** The papers: {sec.claim} "
                          f"On the {s.grid.profile} profile, {said}."))
         if s.state == RAN:
-            report.display_figure(sec.figure(s.results))
+            display_figure(sec.figure(s.results))
 
 
 def reasons(items: list[SectionStatus]) -> None:
@@ -166,4 +169,4 @@ def headlines(items: list[SectionStatus]) -> dict:
 
 
 def glue_headlines(items: list[SectionStatus]) -> None:
-    report.glue_headlines(headlines(items))
+    glue(headlines(items))
