@@ -326,7 +326,8 @@ def _cmd_book(args) -> int:
 def _cmd_results(args) -> int:
     from .paths import find_root
     from .results import ResultsStore
-    from .results_file import export_results, import_results
+    from .results_export import export_results
+    from .results_file import import_results
     from .sections import import_knowledge
 
     results = Path(args.results_dir) if args.results_dir else find_root(args.root) / "results"

@@ -1,5 +1,5 @@
-"""Results files: a store's long table as CSV, written by ``medbench results export`` and read back, checked line by
-line, by ``medbench results import`` (and ``medbench check``).
+"""Reading a results file: a store's long table as CSV (``results_export`` writes it), read back and checked line by
+line (``results_checks``) by ``medbench results import`` and ``medbench check``.
 
 The file is read as a stream, twice: a first scan checks that it is UTF-8 text, the second parses and checks each
 row, keeping per row only its split, metric, value, time and line (about 300 bytes; 100,000 rows hold about 30 MB),
@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 import sys
@@ -19,132 +18,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import BadFileError, BadPathError, BadValueError
-from .paths import output_target, write_output_bytes
-from .results import COLUMNS, RUN_CONFIG, ResultsStore, config_cell
-
-
-class ResultsImportError(BadFileError):
-    """A results file that cannot be imported; the message names the file and its first bad line."""
-
-
-class MissingResultsFileError(BadPathError, FileNotFoundError):
-    """A results file that does not exist (a ``BadPathError`` that code catching ``FileNotFoundError`` still sees)."""
-
-
-OPTIONAL_COLUMNS = (RUN_CONFIG,)
-IDENTITY = ("task", "init", "arch", "seed", "fraction", "profile")  # what a run's hash says it is
-_RUN_LEVEL = ("section", "task", "init", "arch", "seed", "fraction", "profile", "medbench_version", "git_sha",
-              "torch_version", "device", "synthetic")
-_SPLITS = ("train", "val", "test")
-_NUMERIC = ("value", "fraction", "wall_seconds", "seed")  # parsed as numbers: a leading '-' is a sign there
-_TEXT = tuple(c for c in COLUMNS if c not in _NUMERIC)
-# A spreadsheet runs a cell starting with one of these as a formula (OWASP, "CSV injection"); medbench writes none.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-# What experiments.run_one writes: the task's score, the loss and per-class AUCs on val and test; counts on train.
-_SCORES = ("mean_auc", "dice")  # in [0, 1], as is each "auc:<class>"
-_COUNTS = ("epochs_run", "best_epoch", "n_images")
-_MAX_SEED = 2**32 - 1  # numpy's seeding limit: a larger seed cannot be the seed a run was made with
-
-
-def _shown(value) -> str:
-    """``repr(value)``, cut short: a message stays one readable line whatever a cell holds."""
-    s = repr(value)
-    return s if len(s) <= 60 else s[:56] + "...'"
-
-
-def _whole(text: str) -> int | None:
-    """``text`` as an integer ("3" or "3.0", as a spreadsheet may rewrite it), or None when it is not one."""
-    try:
-        return int(text)
-    except (TypeError, ValueError):
-        pass
-    try:
-        x = float(text)
-    except (TypeError, ValueError):
-        return None
-    return int(x) if math.isfinite(x) and x.is_integer() else None
-
-
-_SETS: dict[int, tuple] = {}
-
-
-def _as_set(names) -> frozenset:
-    """``names`` as a set, made once per list (a row's names are looked up on every line)."""
-    hit = _SETS.get(id(names))
-    if hit is None or hit[0] is not names:
-        hit = _SETS[id(names)] = (names, frozenset(names))
-    return hit[1]
-
-
-def _check_row(at: str, row: dict, known: dict) -> dict:
-    """Parse and check one CSV row; raise naming ``at`` (the file and line) and the column at fault. An empty value
-    on the val or test split is a metric the run could not define (as the store writes one): read as NaN."""
-    def bad(col, why):
-        raise ResultsImportError(f"{at}: column {col!r} {why} (value {_shown(row.get(col))})")
-
-    # first, so that a formula is named as one rather than as, say, an unknown task
-    for col in _TEXT:
-        if row[col][:1] in _FORMULA_START:
-            bad(col, f"starts with {row[col][0]!r}, which a spreadsheet runs as a formula; medbench never writes "
-                     "one, so the file was edited by hand: restore the cell")
-    out = dict(row)
-    split, metric = row["split"], row["metric"]
-    for col in ("value", "fraction", "wall_seconds"):
-        if col == "value" and row[col] == "" and split in ("val", "test"):
-            out[col] = math.nan  # undefined (an AUC on a split with one label value): a defined missing value
-            continue
-        try:
-            out[col] = float(row[col])
-        except (TypeError, ValueError):
-            bad(col, "is not a number")
-        if not math.isfinite(out[col]):
-            bad(col, "is not finite")
-    out["seed"] = _whole(row["seed"])
-    if out["seed"] is None:
-        bad("seed", "is not an integer")
-    if out["seed"] < 0:
-        bad("seed", "is negative; seeds are 0, 1, 2, ...")
-    if out["seed"] > _MAX_SEED:
-        bad("seed", f"is larger than 2**32 - 1 = {_MAX_SEED}, the largest seed numpy accepts, so no run used it")
-    if not 0 < out["fraction"] <= 1:
-        bad("fraction", "must be in (0, 1]")
-    if out["wall_seconds"] < 0:
-        bad("wall_seconds", "is negative")
-    value = out["value"]
-    defined = not math.isnan(value)
-    if split not in _SPLITS:
-        bad("split", f"must be one of {', '.join(_SPLITS)}")
-    if not metric:
-        bad("metric", "is empty")
-    if split == "train":
-        if metric not in _COUNTS:
-            bad("metric", f"is not a metric of the train split; valid: {', '.join(_COUNTS)}")
-        if _whole(row["value"]) is None or value < 0:
-            bad("value", f"must be a whole number >= 0 for {metric}")
-    elif metric in _SCORES or metric.startswith("auc:"):
-        if metric == "auc:":
-            bad("metric", "names no class after 'auc:'")
-        if defined and not 0 <= value <= 1:
-            hint = " (a score is a fraction: 0.75, not 75)" if 1.5 < value <= 100 else ""
-            bad("value", f"must be in [0, 1] for {metric}{hint}")
-    elif metric == "loss":
-        if defined and value < 0:
-            bad("value", "must be >= 0 for loss")
-    else:
-        bad("metric", f"is not a metric of the {split} split; valid: {', '.join(_SCORES)}, loss, auc:<class>")
-    h = row["config_hash"] or ""
-    if len(h) != 16 or any(c not in "0123456789abcdef" for c in h):
-        bad("config_hash", "must be 16 lower-case hex digits")
-    for col, names in known.items():
-        if col not in row or not isinstance(names, (list, tuple)):  # "runs", "rehash": checked per run
-            continue
-        if row[col] not in _as_set(names):
-            bad(col, f"is not a known {col}; valid: {', '.join(names)}")
-    if str(row["synthetic"]).lower() not in ("true", "false"):
-        bad("synthetic", "must be True or False")
-    out["synthetic"] = str(row["synthetic"]).lower() == "true"
-    return out
+from .errors import BadPathError
+from .results import COLUMNS, RUN_CONFIG, ResultsStore
+from .results_checks import (OPTIONAL_COLUMNS, RUN_LEVEL, SCORES, MissingResultsFileError, ResultsImportError,
+                             check_identity, check_row, shown)
 
 
 # -- reading a file ---------------------------------------------------------------------------------------------------
@@ -240,12 +117,12 @@ def _header(path: Path, header: list[str] | None) -> None:
                                  "blank lines); export the results again")
     dup = [c for i, c in enumerate(header) if c in header[:i]]
     if dup:
-        raise ResultsImportError(f"{path} line 1: the header repeats the column {_shown(dup[0])}; each column appears "
+        raise ResultsImportError(f"{path} line 1: the header repeats the column {shown(dup[0])}; each column appears "
                                  "once")
     unknown = [c for c in header if c not in (*COLUMNS, *OPTIONAL_COLUMNS)]
     if unknown:
         raise ResultsImportError(f"{path} line 1: unknown column{'s' if len(unknown) > 1 else ''} "
-                                 f"{', '.join(_shown(c) for c in unknown[:5])}; expected {', '.join(COLUMNS)}")
+                                 f"{', '.join(shown(c) for c in unknown[:5])}; expected {', '.join(COLUMNS)}")
     missing = [c for c in COLUMNS if c not in header]
     if missing:
         raise ResultsImportError(f"{path} line 1: the header lacks the columns {missing}; expected "
@@ -271,67 +148,30 @@ def _read_runs(path: Path, known: dict) -> dict[str, _Run]:
                                          f"{len(fields)})")
             cells = dict(zip(header, fields))
             run_config = cells.pop(RUN_CONFIG, "")
-            r = _check_row(f"{path} line {line}", cells, known)
+            r = check_row(f"{path} line {line}", cells, known)
             h = r["config_hash"]
             key = (intern(r["split"]), intern(r["metric"]))
             run = runs.get(h)
             if run is None:
-                run = runs[h] = _Run(line, {c: r[c] for c in _RUN_LEVEL}, run_config)
+                run = runs[h] = _Run(line, {c: r[c] for c in RUN_LEVEL}, run_config)
             elif key in run.rows:
                 raise ResultsImportError(f"{path} line {line}: duplicate of line {run.rows[key][0]} (run {h}, "
                                          f"{key[0]} {key[1]})")
             else:
-                for col in _RUN_LEVEL:
+                for col in RUN_LEVEL:
                     if r[col] != run.level[col]:
-                        raise ResultsImportError(f"{path} line {line}: run {h} has {col} {_shown(r[col])} here but "
-                                                 f"{_shown(run.level[col])} on line {run.line}")
+                        raise ResultsImportError(f"{path} line {line}: run {h} has {col} {shown(r[col])} here but "
+                                                 f"{shown(run.level[col])} on line {run.line}")
             run.rows[key] = (line, r["value"], r["wall_seconds"], intern(r["finished_at"]))
     except csv.Error as e:
         raise ResultsImportError(f"{path} line {reader.line_num}: not a CSV row ({e})") from None
     if not runs:
         raise ResultsImportError(f"{path} holds a header but no result rows")
     for h, run in runs.items():
-        if not any(s == "test" and m in _SCORES for s, m in run.rows):
+        if not any(s == "test" and m in SCORES for s, m in run.rows):
             raise ResultsImportError(f"{path} line {run.line}: run {h} has no test-split mean_auc or dice row")
-        _check_identity(f"{path} line {run.line}", h, run.level, run.config, known)
+        check_identity(f"{path} line {run.line}", h, run.level, run.config, known)
     return runs
-
-
-def _check_identity(at: str, h: str, row: dict, run_config: str, known: dict) -> None:
-    """A run is what its hash says: with its configuration in the file, the configuration must hash to ``h`` and
-    name the row's task, init, architecture, seed, fraction and profile; without it, a hash of a known grid
-    (``known["runs"]``: hash -> those settings) must carry that grid's settings. Raises naming the line."""
-    settings = None
-    if run_config:
-        try:
-            config = json.loads(run_config)
-        except ValueError:
-            raise ResultsImportError(f"{at}: column 'run_config' is not the JSON medbench writes") from None
-        rehash, got = known.get("rehash"), None
-        if rehash is not None and isinstance(config, dict):
-            try:
-                got = rehash(config)
-            except (TypeError, ValueError, KeyError):
-                got = None  # an imported run's record holds no whole configuration: nothing to recompute
-        if got is not None and got != h:
-            raise ResultsImportError(f"{at}: run {h}'s configuration hashes to {got}: the row or its configuration "
-                                     "was changed; nothing was imported")
-        if got is not None:
-            settings = config
-    if settings is None:
-        settings = known.get("runs", {}).get(h)
-    if settings:
-        for col in IDENTITY:
-            if col in settings and str(_same_type(row[col], settings[col])) != str(settings[col]):
-                raise ResultsImportError(f"{at}: run {h} is {col} {_shown(settings[col])} by its hash, but the row "
-                                         f"says {_shown(row[col])}: the row was changed; nothing was imported")
-
-
-def _same_type(value, like):
-    try:
-        return type(like)(value) if isinstance(like, (int, float)) and not isinstance(like, bool) else value
-    except (TypeError, ValueError):
-        return value
 
 
 def read_results_file(path: str | os.PathLike, *, known: dict[str, list[str]]) -> dict[str, pd.DataFrame]:
@@ -395,64 +235,3 @@ def import_results(path: str | os.PathLike, results_dir: str | os.PathLike, *, k
 
     n = store.add_runs(stored())
     return {"imported": n, "already_present": same, "rows": sum(len(runs[h].rows) for h in new)}
-
-
-# -- writing a file ---------------------------------------------------------------------------------------------------
-
-def _neutralise(cell):
-    """A text cell a spreadsheet would run as a formula, with a leading ``'`` so that it shows as text (OWASP)."""
-    return "'" + cell if isinstance(cell, str) and cell[:1] in _FORMULA_START else cell
-
-
-def _check_target(path: Path, store: ResultsStore) -> None:
-    """Refuse an export target that cannot be, or must not be, written (a symlink: its target)."""
-    path = output_target(path)
-    if path.is_dir():
-        raise BadPathError(f"{path} is a folder; give a file name such as {path / 'results.csv'}")
-    if not path.parent.is_dir():
-        kind = "is a file, not a folder" if path.parent.exists() else "does not exist"
-        raise BadPathError(f"cannot write {path}: the folder {path.parent} {kind}")
-    # a CSV in runs/ would be read back as a run of the store
-    if path.parent.resolve() == (store.root / "runs").resolve():
-        raise BadPathError(f"{path} is inside the store's runs/ folder, where it would count as a run; write it "
-                           "elsewhere")
-
-
-def export_results(store: ResultsStore | str | os.PathLike, path: str | os.PathLike, *,
-                   profile: str | None = None) -> int:
-    """Write the long table of ``store`` (optionally one ``profile``) to ``path`` as CSV, for
-    ``medbench results import`` elsewhere. Returns the number of rows.
-
-    ``store``: a ``ResultsStore`` or the folder of one, opened without creating anything (``BadPathError`` when it
-    is no store). Nothing is written when the store holds no runs, or none on ``profile`` (``BadValueError``), or
-    when ``path`` is a folder, lies in a missing folder or in the store's ``runs/`` (``BadPathError``). A text cell
-    that a spreadsheet would run as a formula (only a hand-edited store can hold one) is written with a leading
-    ``'``. An undefined value is an empty cell."""
-    if not isinstance(store, ResultsStore):
-        store = ResultsStore(store, create=False)
-    path = Path(path)
-    _check_target(path, store)
-    df = store.load()
-    if df.empty:
-        raise BadValueError(f"the store at {store.root} holds no runs; nothing was written")
-    if profile is not None:
-        held = sorted(df["profile"].unique())
-        df = df[df["profile"] == profile]
-        if df.empty:
-            raise BadValueError(f"the store at {store.root} holds no runs on profile {profile!r}; it holds runs on "
-                                f"{', '.join(held)} (give one of them, or no --profile for all)")
-    out = df[COLUMNS].copy()
-    for col in _TEXT:
-        out[col] = out[col].map(_neutralise)
-    configs = {}
-    for h in out["config_hash"].unique():
-        try:
-            configs[h] = config_cell(store.config(h))
-        except (OSError, ValueError):
-            configs[h] = ""
-    out[RUN_CONFIG] = out["config_hash"].map(configs)
-    try:
-        write_output_bytes(path, out.to_csv(index=False).encode("utf-8"))  # a link is followed, a device written into
-    except OSError as e:
-        raise BadPathError(f"cannot write {path}: {e.strerror or e}") from e
-    return len(out)

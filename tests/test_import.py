@@ -13,7 +13,9 @@ from medbench_core.cli import main
 from medbench_core.errors import BadFileError, BadPathError, BadValueError
 from medbench_core.sections import known_names
 from medbench_core.results import COLUMNS, ResultsStore
-from medbench_core.results_file import ResultsImportError, export_results, import_results, read_results_file
+from medbench_core.results_checks import ResultsImportError
+from medbench_core.results_export import export_results
+from medbench_core.results_file import import_results, read_results_file
 
 
 @pytest.fixture(scope="module")

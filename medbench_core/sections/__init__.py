@@ -20,7 +20,7 @@ def known_names() -> dict[str, list[str]]:
 
 
 def import_knowledge() -> dict:
-    """``known_names`` and what checks that a run is what its hash says (``results_file._check_identity``): how to hash
+    """``known_names`` and what checks that a run is what its hash says (``results_checks.check_identity``): how to hash
     a configuration (``rehash``), and the settings of every run of every section's grid on every profile
     (``runs``: hash -> task, init, arch, seed, fraction, profile)."""
     import dataclasses
