@@ -3,6 +3,7 @@ smallest text size, and headline numbers glued for myst-nb."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 
@@ -48,6 +49,19 @@ def _panels(n_panels: int, n_groups: int) -> tuple[int, int, float]:
     return -(-n_panels // ncols), ncols, width
 
 
+class _seeded_jitter:
+    """Context: seaborn jitters strip-plot points with numpy's global generator; seed it for the plot and give the
+    caller's state back after."""
+
+    def __enter__(self):
+        self.state = np.random.get_state()
+        np.random.seed(0)
+
+    def __exit__(self, *exc):
+        np.random.set_state(self.state)
+        return False
+
+
 def plot_scores(df: pd.DataFrame, groups, tasks, *, title: str, synthetic: bool = True):
     """Bars (mean ± sample std over seeds) per group, one panel per task, with each seed as a dot."""
     scores = main_scores(df)
@@ -64,7 +78,8 @@ def plot_scores(df: pd.DataFrame, groups, tasks, *, title: str, synthetic: bool 
         d = scores[scores["task"] == task]
         sns.barplot(data=d, x="Model", y="score", hue="Model", order=order, hue_order=order,
                     errorbar="sd", palette=palette, ax=ax, legend=False, alpha=0.85)
-        sns.stripplot(data=d, x="Model", y="score", order=order, color="black", size=3.5, ax=ax)
+        with _seeded_jitter():  # the same points on every build of the page
+            sns.stripplot(data=d, x="Model", y="score", order=order, color="black", size=3.5, ax=ax)
         spec = get_task_spec(task)
         lo = d["score"].min() if len(d) else 0
         ax.set_ylim(max(0, lo - 0.15 * (d["score"].max() - lo + 1) - 2), None)

@@ -25,11 +25,12 @@ from importlib import resources
 
 import pandas as pd
 
+from .tasks import ASSUMED_TASKS, CLASSIFICATION, get_task_spec
+
 ORIGINAL_REPOSITORY = "MR-HosseinzadehTaher/BenchmarkTransferLearning"
 ORIGINAL_COMMIT = "5656fec7234bf671cbb4454f5d6a7500df29f233"
 ORIGINAL_LICENCE = "ASU GitHub Project License (non-commercial use only; Version1/LICENSE)"
 SCOPES = ("classification", "classification_v2", "segmentation_v1", "drive", "segmentation_v2", "assumed")
-ASSUMED_TASKS = ("rsna_pe",)  # no dataset class or script in Version1/ or Version2/ (only a data link in a README)
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,6 @@ def scope_of(cfg) -> str:
         'segmentation_v2'
     """
     from .sections.registry import get_section
-    from .tasks import CLASSIFICATION, get_task_spec
 
     task = get_task_spec(cfg.task)
     if cfg.task in ASSUMED_TASKS:
@@ -96,12 +96,35 @@ def facts_for(scope: str, arch: str) -> list[Fact]:
 
 def ours(cfg, field: str):
     """What run ``cfg`` does for ``field``: a RunConfig field, or a fact of the model it builds (its segmentation
-    head and stochastic depth, ``models.head_facts``)."""
+    head and stochastic depth, ``head_facts``)."""
     if field in cfg.to_dict():
         return cfg.to_dict()[field]
-    from .upernet import head_facts
-
     return head_facts(cfg).get(field, "not set")
+
+
+def head_facts(cfg) -> dict:
+    """What the model of run ``cfg`` does for the original's facts about the segmentation head and stochastic depth
+    (``original.ours`` reads them).
+
+    Example:
+        >>> from medbench_core.experiments import make_run_config
+        >>> cfg = make_run_config("architectures", "siim_ptx", "imagenet", "convnext_base", 0, "paper")
+        >>> head_facts(cfg)["head_bins"]  # segmentation-models-pytorch's head
+        (1, 2, 3, 6)
+        >>> head_facts(cfg.__class__(**{**cfg.to_dict(), "upernet": "original"}))  # as the architectures section sets
+        {'head_bins': (1, 2, 4, 6), 'head_dropout': 0.1, 'head_channels': 128, 'drop_path_rate': 0.4}
+    """
+    from .models import get_arch
+    from .upernet import SMP_UPERNET, head_spec, timm_default_drop_path
+
+    arch = get_arch(cfg.arch)
+    if get_task_spec(cfg.task).kind == CLASSIFICATION or arch.decoder != "upernet":
+        return {"drop_path_rate": timm_default_drop_path(arch.timm_name)}
+    if cfg.upernet == "original":
+        h = head_spec(cfg.arch)
+        return {"head_bins": h.bins, "head_dropout": h.dropout, "head_channels": h.width or "the first level's",
+                "drop_path_rate": h.drop_path_rate}
+    return {**SMP_UPERNET, "drop_path_rate": timm_default_drop_path(arch.timm_name)}
 
 
 def same(fact_value: str, value) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from .datasets.splits import describe_split, fraction_size
+from .profiles import ORIGINAL
 from .tasks import PAPER_SEG_V2, create_task
 
 
@@ -51,11 +52,11 @@ def protocol_table() -> pd.DataFrame:
     """One row per protocol the ``paper`` profile runs: DART 2021 classification and segmentation (Version 1),
     MedIA 2025 segmentation (Version 2, the architectures and data-size sections), and the tasks whose own values
     differ (DRIVE)."""
-    seg = create_task("siim_ptx", "paper").protocol
+    seg = create_task("siim_ptx", ORIGINAL).protocol
     rows = [("DART 2021 and MedIA 2025 classification (every classification task)",
-             create_task("chestxray14", "paper").protocol),
+             create_task("chestxray14", ORIGINAL).protocol),
             ("DART 2021 segmentation, Version 1 (U-Net, ResNet-50)", seg),
-            ("DRIVE (the paper's own values: 512 px, batch 16, BCE, 10 runs)", create_task("drive", "paper").protocol),
+            ("DRIVE (the paper's own values: 512 px, batch 16, BCE, 10 runs)", create_task("drive", ORIGINAL).protocol),
             ("MedIA 2025 segmentation, Version 2 (UPerNet on ConvNeXt and Swin; architectures and data-size "
              "sections)", dataclasses.replace(seg, **PAPER_SEG_V2))]
     return pd.DataFrame([{"protocol": what, **_describe(p)} for what, p in rows])
@@ -179,13 +180,13 @@ _SIZE_DATASETS = {"ChestX-ray14": "chestxray14", "CheXpert": "chexpert", "MIMIC-
 
 def sizes_table() -> pd.DataFrame:
     """Every training-set size the papers print (``reported.csv``'s ``labelled_images``) beside ours on the ``paper``
-    profile (``plan.split_images``: exact from a frozen list or count, else estimated from the release), and why
+    profile (``datasets.sizes.split_images``: exact from a frozen list or count, else estimated from the release), and why
     they differ. The papers count labelled images, validation included; our fractions are drawn from the training
     split only (validation is never subsampled)."""
     import re
 
     from .papers import load_reported
-    from .plan import split_images
+    from .datasets.sizes import split_images
     from .tasks import get_task_spec, list_tasks
 
     rep = load_reported()
@@ -197,7 +198,7 @@ def sizes_table() -> pd.DataFrame:
         fraction = int(m.group(2)) / 100 if m else 1.0
         name = _SIZE_DATASETS.get(m.group(1) if m else ds) or next(
             t for t in list_tasks() if get_task_spec(t).analog_of == r.task and not get_task_spec(t).synthetic)
-        counts, how = split_images(create_task(name, "paper"))
+        counts, how = split_images(create_task(name, ORIGINAL))
         train = fraction_size(fraction, counts["train"])
         labelled = counts["train"] + counts["val"]
         paper = int(float(r.labelled_images))

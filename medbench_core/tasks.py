@@ -89,6 +89,9 @@ class TaskSpec:
         return f"{self.title} (synthetic)" if self.synthetic else self.title
 
 
+# tasks whose protocol is ours: no dataset class or script in the original code's Version1/ or Version2/ (only a data
+# link in a README)
+ASSUMED_TASKS = ("rsna_pe",)
 NORMALIZATIONS = ("init", "imagenet", "none")  # Protocol.normalization
 UPERNETS = ("smp", "original")  # Protocol.upernet
 LIGHT_FIELDS = ("augment", "eval_crop", "stop_rule", "warmup_epochs", "normalization")  # reset on light profiles

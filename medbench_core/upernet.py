@@ -156,28 +156,3 @@ def timm_default_drop_path(timm_name: str) -> float:
         if timm_name.startswith(prefix):
             return inspect.signature(cls.__init__).parameters["drop_path_rate"].default
     return 0.0
-
-
-def head_facts(cfg) -> dict:
-    """What the model of run ``cfg`` does for the original's facts about the segmentation head and stochastic depth
-    (``original.ours`` reads them).
-
-    Example:
-        >>> from medbench_core.experiments import make_run_config
-        >>> cfg = make_run_config("architectures", "siim_ptx", "imagenet", "convnext_base", 0, "paper")
-        >>> head_facts(cfg)["head_bins"]  # segmentation-models-pytorch's head
-        (1, 2, 3, 6)
-        >>> head_facts(cfg.__class__(**{**cfg.to_dict(), "upernet": "original"}))  # as the architectures section sets
-        {'head_bins': (1, 2, 4, 6), 'head_dropout': 0.1, 'head_channels': 128, 'drop_path_rate': 0.4}
-    """
-    from .models import get_arch
-    from .tasks import CLASSIFICATION, get_task_spec
-
-    arch = get_arch(cfg.arch)
-    if get_task_spec(cfg.task).kind == CLASSIFICATION or arch.decoder != "upernet":
-        return {"drop_path_rate": timm_default_drop_path(arch.timm_name)}
-    if cfg.upernet == "original":
-        h = head_spec(cfg.arch)
-        return {"head_bins": h.bins, "head_dropout": h.dropout, "head_channels": h.width or "the first level's",
-                "drop_path_rate": h.drop_path_rate}
-    return {**SMP_UPERNET, "drop_path_rate": timm_default_drop_path(arch.timm_name)}

@@ -231,7 +231,7 @@ def test_headlines_are_glued_as_myst_nb_glues_them():
     from IPython.core.interactiveshell import InteractiveShell
     from myst_nb import glue
 
-    from medbench_core.figures import glue
+    from medbench_core import figures
 
     shell = InteractiveShell.instance()
     seen = []
@@ -239,5 +239,5 @@ def test_headlines_are_glued_as_myst_nb_glues_them():
     glue("x_verdict", "agrees", display=False)
     glue("x_runs", 24, display=False)
     theirs, seen[:] = list(seen), []
-    glue({"x_verdict": "agrees", "x_runs": 24})
+    figures.glue({"x_verdict": "agrees", "x_runs": 24})
     assert seen == theirs and len(seen) == 2

@@ -59,6 +59,8 @@ def test_a_profile_that_is_not_a_fact_is_refused():
 # Words that are also profile names, as dict keys meaning something else: a table's column of the papers' values,
 # and the Colab service of a launch button.
 NOT_PROFILES = {"paper", "colab"}
+# Calls whose argument is such a word: the Colab service's URL (``launch``), a MedMNIST+ dataset's code (``Dataset``)
+NOT_CALLS = {"get", "Dataset"}
 
 
 def _name_keyed(tree: ast.AST, names: set[str]):
@@ -79,6 +81,10 @@ def _name_keyed(tree: ast.AST, names: set[str]):
                     yield node.lineno, f"keys a dict by a profile's name ({k.value!r})"
         elif isinstance(node, ast.keyword) and node.arg == "profile" and is_name(node.value):
             yield node.value.lineno, "passes a profile by its name"
+        elif isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", "")) not in NOT_CALLS:
+            for a in node.args:
+                if is_name(a):
+                    yield a.lineno, f"passes a profile by its name ({a.value!r})"
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)) and any(
                 is_name(d) for d in node.args.defaults + node.args.kw_defaults if d):
             yield node.lineno, "defaults to a profile's name"

@@ -125,7 +125,7 @@ def test_architecture_and_data_size_verdicts():
 # -- sections as plug-ins: selection by role and registry facts, on every profile ----------------------------------
 
 def test_plugins_select_by_registry_facts_not_names():
-    from medbench_core.sections.view import Results as R
+    from medbench_core.sections.base import Results as R
 
     fourteen = {"insdis", "moco_v1", "pcl_v1", "pirl", "pcl_v2", "simclr_v1", "moco_v2", "simclr_v2", "sela_v2",
                 "infomin", "byol", "deepcluster_v2", "swav", "barlow_twins"}  # DART 2021's, on the papers' grid

@@ -1,11 +1,11 @@
 """The paper's sections as plug-ins: one module each (granularity, self_supervised, domain_adaptation,
 architectures, data_size) holding everything particular to its section; ``grid`` builds and validates a section's
 runs; ``page`` is what a section notebook calls; ``summary`` reads every section's status for the overview page."""
-from .base import Section
+from .base import Results, Section
 from .grid import Grid, group_key, load_grid_results, validate_section_params
 from .page import PaperPage, SectionPage, section_page
 from .registry import get_section, list_sections
-from .view import Results
+
 
 
 def known_names() -> dict[str, list[str]]:

@@ -12,8 +12,8 @@ from ..stats import holm, is_significant
 from ..tables import Table, frame_table, grid_html
 from ..tasks import get_task_spec
 from ..verdicts import Verdict, holm_words, outcome
-from .base import Section, directions_table, same_sign
-from .view import Results
+from .base import Results, Section, directions_table, same_sign
+
 
 
 def _arch(group: str) -> str:

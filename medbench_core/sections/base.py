@@ -1,28 +1,30 @@
 """What every section plug-in shares: the ``Section`` record (its question, claim and default grid, and what it
 becomes on the profiles that run the papers' own data, models and weights) and its default table, figure and
-headlines; the ``Results`` view a plug-in reads is in ``view``. A plug-in module subclasses ``Section`` with what is particular to its
+headlines; and ``Results``, the view of one grid's stored runs a plug-in reads (``Results(grid, df)`` is the
+section's own kind, ``Section.results_type``: what a plug-in computes once per grid is a typed cached property of
+its subclass). A plug-in module subclasses ``Section`` with what is particular to its
 section: its verdict rule, its comparisons, its headline numbers and the papers' side of its question.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from functools import cached_property
+from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 
 from .. import papers
 from ..figures import plot_scores
-from ..pretrain import get_init
-from ..profiles import MEDMNIST, PAPERS, get_profile
+from ..flags import flag_dependence, flag_runs
+from ..models import get_arch
+from ..profiles import PAPERS, get_profile
 from ..run_tables import scores_table
+from ..scores import MAIN_METRICS, is_synthetic, summarize
 from ..tables import Table, frame_table
 from ..tasks import CLASSIFICATION, PAPER_SEG_V2, get_task_spec
-from ..verdicts import Verdict
-
-if TYPE_CHECKING:
-    from .view import Results
+from ..verdicts import INCONCLUSIVE, Verdict, measure_stability
 
 KIND_WORDS = {CLASSIFICATION: "classification", "binary_segmentation": "segmentation"}
 
@@ -77,60 +79,14 @@ class Section:
         (``Profile.manual_downloads``) leaves out extra candidates whose weights need one (never the baseline or the
         compared models). On generated data the section is as it is.
         """
+        from .stand_ins import REAL_TASKS, papers_grid, real_stand_ins
+
         prof = get_profile(profile)
         if prof.runs_on == PAPERS:
-            return self._paper()
+            return papers_grid(self)
         if prof.runs_on not in REAL_TASKS:
             return self
-        return self._mapped(prof.runs_on, manual_downloads=prof.manual_downloads)
-
-    def _mapped(self, runs_on: str, *, manual_downloads: bool = True) -> "Section":
-        """The section with its stand-ins replaced by what ``runs_on`` uses (``REAL_TASKS``, ``REAL_ARCHS``,
-        ``REAL_INITS``)."""
-        tasks_map, archs_map = REAL_TASKS[runs_on], REAL_ARCHS[runs_on]
-        roles = {g.split("/")[-1] for g in (self.baseline, self.candidate, self.rival) if g}
-
-        def init(i: str) -> str | None:
-            real = REAL_INITS.get(i)
-            if real is None:
-                return None
-            if not manual_downloads and i not in roles and any(_manual_weights(real, archs_map[a])
-                                                               for a in self.all_archs):
-                return None  # an extra candidate that needs a manual download: left out
-            return real
-
-        def group(g: str) -> str:
-            if g in ("", "ssl"):
-                return g
-            if "/" in g:
-                a, i = g.split("/")
-                return f"{archs_map[a]}/{init(i)}"
-            return init(g) or ""
-
-        tasks = tuple(dict.fromkeys(tasks_map[t] for t in self.tasks if tasks_map.get(t)))
-        return dataclasses.replace(
-            self, tasks=tasks, inits=tuple(dict.fromkeys(x for x in map(init, self.inits) if x)),
-            arch=archs_map[self.arch], archs=tuple(archs_map[a] for a in self.archs), baseline=group(self.baseline),
-            candidate=group(self.candidate), rival=group(self.rival),
-            paper_tasks=tuple((tasks_map[t], p) for t, p in self.paper_tasks if tasks_map.get(t)))
-
-    def _paper(self) -> "Section":
-        from .cells import paper_cells
-
-        cells = paper_cells(self.key)
-        mapped = dataclasses.replace(self, cells=())._mapped(PAPERS)  # the roles, in our names
-        order = {i: k for k, i in enumerate(mapped.inits)}  # the section's own order of inits first
-        inits = sorted(dict.fromkeys(c.init for c in cells), key=lambda i: order.get(i, len(order)))
-        archs = tuple(dict.fromkeys(c.arch for c in cells))
-        groups = {c.init if self.compare == "init" else f"{c.arch}/{c.init}" for c in cells}
-        roles = {r: getattr(mapped, r) for r in ("baseline", "candidate", "rival")}
-        if roles["baseline"] not in groups | {"ssl"} and roles["rival"] in groups:
-            roles["baseline"] = roles["rival"]  # the papers compare the pair only (ConvNeXt vs Swin)
-        return dataclasses.replace(
-            mapped, tasks=tuple(dict.fromkeys(c.task for c in cells)), inits=tuple(inits),
-            arch=archs[0], archs=archs if self.compare == "arch" else (),
-            fractions=tuple(sorted({c.fraction for c in cells})), cells=tuple(c.key for c in cells), **roles,
-            paper_tasks=())
+        return real_stand_ins(self, prof.runs_on, manual_downloads=prof.manual_downloads)
 
     def protocol_for(self, task: str, profile: str) -> dict:
         """Protocol fields this section sets for ``task`` on ``profile``: where the profile follows the original
@@ -227,6 +183,87 @@ class Section:
         return papers.claims_table(self.paper_claims())
 
 
+class Results:
+    """A section's stored runs on one grid (from ``load_grid_results``), with the views plug-ins read."""
+
+    def __new__(cls, grid, *args, **kwargs):
+        if cls is Results:  # the section's own kind of results, with the values its plug-in computes once
+            cls = type(grid.section).results_type or Results
+        return super().__new__(cls)
+
+    def __init__(self, grid, df: pd.DataFrame, *, results_dir=None, cache_dir=None):
+        self.grid, self.df = grid, df
+        self.results_dir, self.cache_dir = results_dir, cache_dir
+
+    @property
+    def section(self) -> Section:
+        return self.grid.section
+
+    @property
+    def synthetic(self) -> bool:
+        return is_synthetic(self.grid.tasks)
+
+    @cached_property
+    def flags(self) -> pd.DataFrame:
+        """The runs that went wrong (``flag_runs``: a constant prediction or a score far outside its group)."""
+        from ..results import ResultsStore
+
+        store = ResultsStore(self.results_dir) if self.results_dir and Path(self.results_dir).is_dir() else None
+        return flag_runs(self.df, store) if len(self.df) else flag_runs(self.df)
+
+    @cached_property
+    def summary(self) -> pd.DataFrame:
+        """Per (task, fraction, group) statistics (``summarize``) and ``flagged``, its flagged runs."""
+        s = summarize(self.df, baseline=self.section.baseline)
+        counts = self.flags.groupby(["task", "fraction", "group"]).size()
+        s["flagged"] = [int(counts.get((t, f, g), 0)) for t, f, g in zip(s["task"], s["fraction"], s["group"])]
+        return s
+
+    def judged_on(self, df: pd.DataFrame) -> str:
+        """The outcome of the section's rule on some of the runs (a subset of seeds, the runs not flagged)."""
+        return self.section.judge(Results(self.grid, df, results_dir=None, cache_dir=self.cache_dir)).outcome
+
+    @cached_property
+    def verdict(self) -> Verdict:
+        """The section's verdict, with its stability over draws of seeds (``measure_stability``): a verdict
+        that is not stable (a disjoint half of the seeds, or more than one in twenty subsets of half the seeds, does
+        not give it) is not claimed: it becomes inconclusive, and says why. With flagged runs, a last reason says whether it holds without them."""
+        v = self.section.judge(self)
+        stability = measure_stability(self.judged_on, self.df, v.outcome)
+        word, reasons = v.outcome, list(v.reasons)
+        if stability.measurable and not stability.stable and word != INCONCLUSIVE:
+            word = INCONCLUSIVE
+            reasons.insert(0, f"the rule gives “{v.outcome}” on all {stability.n_seeds} seeds but it is not stable "
+                              f"({stability.short()}): an answer that changes with the draw of seeds is not claimed")
+        if len(self.flags):
+            try:
+                without = self.judged_on(self.df[~self.df["config_hash"].isin(self.flags["config_hash"])])
+            except (ValueError, KeyError, IndexError, ZeroDivisionError):  # a group left with too few runs
+                without = None
+            reasons.append(flag_dependence(self.flags, v.outcome, without))
+        return Verdict(word, reasons, v.scope, stability)
+
+    def at_full(self) -> pd.DataFrame:
+        """The summary at the full training set, indexed by (group, task)."""
+        return self.summary[self.summary["fraction"] == 1.0].set_index(["group", "task"])
+
+    @cached_property
+    def undefined(self) -> pd.DataFrame:
+        """The runs whose main test score is undefined (an AUC on a test split with one label value), one row each:
+        left out of every mean and test, and counted in the captions."""
+        d = self.df[(self.df["split"] == "test") & self.df["metric"].isin(MAIN_METRICS)]
+        return d[pd.to_numeric(d["value"], errors="coerce").isna()].drop_duplicates("config_hash")
+
+    def caption(self, task: str | None = None) -> str:
+        what = get_task_spec(task).display_name if task else ", ".join(get_arch(a).label or a
+                                                                        for a in self.grid.archs)
+        n = int((self.undefined["task"] == task).sum()) if task else len(self.undefined)
+        left_out = (f" {n} run{'s' if n > 1 else ''} left out: {'their' if n > 1 else 'its'} test score is undefined "
+                    "(one label value in the test split)." if n else "")
+        return (f"medbench, {what}, profile {self.grid.profile}, {len(self.grid.seeds)} seeds per cell"
+                + (", SYNTHETIC data." if self.synthetic else ".") + left_out)
+
+
 def directions_table(rows: list[dict], *, synthetic: bool, what: str = "The effects the claim is about") -> Table:
     """Rows comparing our effects with the paper's (a column starting ``same direction`` or ``both``), with a
     caption that counts the agreements among the rows the paper reports."""
@@ -247,30 +284,3 @@ def reproduced_words(n: dict | None) -> str:
 
 def same_sign(a: float, b: float) -> str:
     return "yes" if np.sign(a) == np.sign(b) else "no"
-
-
-# What a section's stand-ins become where a profile runs real data and weights (``Profile.runs_on``).
-REAL_TASKS = {
-    PAPERS: {"syn_dxc": "chexpert", "syn_txc": "shenzhen", "syn_pxs": "siim_ptx", "syn_lxs": "jsrt_clavicle",
-              "syn_vxs": "drive"},
-    MEDMNIST: {"syn_dxc": "chestmnist", "syn_txc": "pneumoniamnist"},  # MedMNIST+ has no segmentation sets
-}
-REAL_INITS = {"scratch": "scratch", "synth_imagenet": "imagenet", "synth_inat": "inat2021",
-              "synth_chest": "chestxray14", "synth_imagenet_chest": "imagenet_chestxray14", "ssl_simclr": "simclr_v1",
-              "ssl_moco_v2": "moco_v2", "ssl_byol": "byol", "ssl_swav": "swav", "ssl_barlow_twins": "barlow_twins"}
-REAL_ARCHS = {
-    PAPERS: {"test_resnet": "resnet50", "mini_convnext": "convnext_base", "mini_swin": "swin_base",
-              "mini_vit": "deit_base"},
-    MEDMNIST: {"test_resnet": "resnet50", "mini_convnext": "convnext_tiny", "mini_swin": "swin_tiny",
-              "mini_vit": "deit_tiny"},
-}
-
-
-def _manual_weights(init: str, arch: str) -> bool:
-    from ..zoo import get_record, list_records
-
-    spec = get_init(init)
-    if not spec.weights:
-        return False
-    key = f"{arch}.{spec.weights}"
-    return key not in list_records() or get_record(key).source == "manual"

@@ -21,8 +21,8 @@ from ..stats import ALPHA, holm, is_significant
 from ..tables import Table, frame_table, grid_html, mean_std, wrap
 from ..tasks import CLASSIFICATION, get_task_spec
 from ..verdicts import Verdict, outcome
-from .base import Section, directions_table, same_sign
-from .view import Results
+from .base import Results, Section, directions_table, same_sign
+
 
 def fraction_table(summary: pd.DataFrame, groups, task: str, *, caption: str, diffs: pd.DataFrame | None = None,
                    n_images: dict | None = None) -> Table:

@@ -13,8 +13,8 @@ from ..stats import holm, is_significant
 from ..tables import Table, frame_table, grid_html, mean_std
 from ..tasks import get_task_spec
 from ..verdicts import Verdict, holm_words, outcome
-from .base import Section
-from .view import Results
+from .base import Results, Section
+
 
 
 def compare_with_reported(stats: pd.DataFrame, section: str, *, baseline: str) -> Table:

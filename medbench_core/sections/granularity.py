@@ -13,8 +13,8 @@ from ..stats import ALPHA, holm, is_significant, significance_mark
 from ..tables import Table, grid_html
 from ..tasks import CLASSIFICATION, get_task_spec
 from ..verdicts import Verdict, holm_words, outcome
-from .base import Section, directions_table, same_sign
-from .view import Results
+from .base import Results, Section, directions_table, same_sign
+
 
 
 class Granularity(Section):

@@ -23,8 +23,9 @@ from ..scores import is_synthetic
 from ..tables import Table
 from ..tasks import get_task_spec
 from ..verdicts import Verdict
+from .base import Results
 from .grid import Grid, load_grid_results
-from .view import Results
+
 
 
 def _show(*objs) -> None:

@@ -21,11 +21,11 @@ import pandas as pd
 from scipy import stats as st
 
 from .. import papers
-from ..original import ASSUMED_TASKS
 from ..pretrain import get_init
 from ..scores import main_scores
 from ..stats import ALPHA, is_significant, significance_mark, ttest, ttest_from_stats
 from ..tables import Table, frame_table
+from ..tasks import ASSUMED_TASKS
 from .cells import cells_of_row, compared_init
 
 PAPER_RUNS = 10  # assumed runs behind each printed mean ± std

@@ -14,8 +14,8 @@ from ..stats import compare_groups, holm, is_significant
 from ..tables import Table, frame_table, grid_html
 from ..tasks import CLASSIFICATION, get_task_spec
 from ..verdicts import Verdict, holm_words, outcome
-from .base import Section, directions_table
-from .view import Results
+from .base import Results, Section, directions_table
+
 
 SIG_MARKS = ("*", "**", "***")
 

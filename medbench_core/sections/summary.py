@@ -16,10 +16,10 @@ from ..request import GridRequest
 from ..results import ResultsStore
 from ..scores import is_synthetic
 from ..verdicts import PLAIN_WORDS, Verdict
-from .base import reproduced_words
+from .base import Results, reproduced_words
 from .grid import Grid, load_grid_results
 from .registry import get_section, list_sections
-from .view import Results
+
 
 RAN, FAILED, NOT_RUN = "ran", "failed", "not run"
 
