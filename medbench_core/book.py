@@ -19,10 +19,10 @@ from .datasets.splits import describe_split
 from .flags import FLAG_RULE
 from .inputs import check_inputs
 from .launch import without_setting
-from .models import get_arch, list_archs
 from .paths import find_root, is_special_file, output_target, remove_orphan_temps, replace_output  # noqa: F401 (find_root re-exported: medbench_core.book.find_root)
 from .pretrain import describe_inits
-from .profiles import DEFAULT, PAPERS, get_profile, list_profiles, profile_for
+from .profiles import DEFAULT, PAPERS, get_profile, profile_for
+from .listings import archs_table, profiles_table, sections_table, weights_table
 from .request import GridRequest
 from .results import ResultsStore
 from .sections import Grid, get_section, list_sections, validate_section_params
@@ -224,37 +224,16 @@ def write_generated_pages(root: Path, profile: str) -> None:
                                                                      if get_task_spec(n).source == d),
                  "split": describe_split(d), "obtain from": get_dataset(d).obtain, "licence": get_dataset(d).licence}
                 for d in dict.fromkeys(get_task_spec(n).source for n in real)]
-    sections = [{"section": f"`{s}`", "title": get_section(s).title, "tasks": ", ".join(get_section(s).tasks),
-                 "inits": ", ".join(get_section(s).inits), "archs": ", ".join(get_section(s).all_archs),
-                 "fractions": ", ".join(f"{f:.0%}" for f in get_section(s).fractions),
-                 "baseline": get_section(s).baseline,
-                 "runs": len(validate_section_params(s, profile=profile).configs)}
-                for s in list_sections()]
-    profiles = [{"profile": f"`{n}`", "description": get_profile(n).description,
-                 "image size": get_profile(n).image_size or "task's own", "max epochs": get_profile(n).max_epochs
-                 or "task's own", "runs": get_profile(n).num_runs or "task's own"} for n in list_profiles()]
-    archs = [{"arch": f"`{a}`", "family": get_arch(a).family, "segmentation": "yes" if get_arch(a).segmentation
-              else "no", "description": get_arch(a).description} for a in list_archs()]
     ssl = [{"init": f"`ssl_{k}`", "method": get_ssl_method(k).label, "family": get_ssl_method(k).family,
             "stands for": get_ssl_method(k).paper_analog} for k in list_ssl_methods()]
     inits = pd.DataFrame(describe_inits("test_resnet", profile)).drop(columns=["label", "description"])
     inits["init"] = inits["init"].map(lambda s: f"`{s}`")
-    from .zoo import get_record, list_records
-
-    weights = []
-    for k in list_records():
-        r = get_record(k)
-        host = ("manual: " + r.page if r.source == "manual" else r.source.split("://")[-1].split("/")[0]
-                if "://" in r.source else r.source)
-        weights.append({"key": f"`{k}`", "weights": r.label, "stands for": r.paper_analog, "family": r.family,
-                        "source": host, "converter": r.converter, "check": r.pin,
-                        "layout": "verified" if r.layout_verified else "from the release's description",
-                        "licence": r.licence, "citation": r.citation})
     pages = {
         "tasks.md": pd.DataFrame(tasks), "protocol.md": pd.DataFrame(protocol), "inits.md": inits,
-        "sections.md": pd.DataFrame(sections), "profiles.md": pd.DataFrame(profiles), "archs.md": pd.DataFrame(archs),
+        "sections.md": sections_table(profile, code=True), "profiles.md": profiles_table(code=True),
+        "archs.md": archs_table(code=True),
         "ssl.md": pd.DataFrame(ssl), "datasets.md": pd.DataFrame(datasets), "real_tasks.md": pd.DataFrame(real_tasks),
-        "paper_protocol.md": protocol_table(), "weights.md": pd.DataFrame(weights),
+        "paper_protocol.md": protocol_table(), "weights.md": weights_table(code=True),
         "deviations.md": deviations_table(), "paper_grids.md": pd.DataFrame(paper_grids),
         "sizes.md": sizes_table(), "original_facts.md": _facts_md(facts_table()),
     }

@@ -29,10 +29,9 @@ from .paths import check_writable_dir, get_cache_dir
 def _cmd_list(args) -> int:
     import pandas as pd
 
-    from .sections import get_section, list_sections
-    from .models import get_arch, list_archs
+    from .listings import archs_table, profiles_table, sections_table, weights_table
     from .pretrain import get_init, list_inits
-    from .profiles import get_profile, list_profiles
+    from .profiles import DEFAULT
     from .tasks import get_task_spec, list_tasks
 
     what = args.what
@@ -43,8 +42,7 @@ def _cmd_list(args) -> int:
         rows = [{"init": n, "label": get_init(n).label, "stands for": get_init(n).paper_analog,
                  "recipe": " -> ".join(get_init(n).stages) or "none"} for n in list_inits()]
     elif what == "sections":
-        rows = [{"section": n, "notebook": get_section(n).notebook, "title": get_section(n).title}
-                for n in list_sections()]
+        rows = sections_table(DEFAULT).to_dict("records")  # runs: on the default profile
     elif what == "datasets":
         from .datasets import get_dataset, list_datasets
 
@@ -52,20 +50,12 @@ def _cmd_list(args) -> int:
                  "tasks": ",".join(t for t in list_tasks() if get_task_spec(t).source == n),
                  "licence": get_dataset(n).licence} for n in list_datasets()]
     elif what == "models":
-        from .zoo import converted_path, get_record, list_records, recorded_pins
-
-        pins = recorded_pins()
-        rows = [{"key": k, "label": get_record(k).label, "source": "manual" if get_record(k).source == "manual"
-                 else get_record(k).source.split("://")[-1].split("/")[0] if "://" in get_record(k).source
-                 else get_record(k).source, "converter": get_record(k).converter,
-                 "pin": get_record(k).pin if (get_record(k).sha256 or k not in pins) else "recorded locally",
-                 "cached": "yes" if converted_path(k).is_file() else "no", "licence": get_record(k).licence}
-                for k in list_records()]
+        rows = weights_table(cached=True).drop(columns=["stands for", "family", "layout", "citation"]).to_dict(
+            "records")  # the book's table, less what a terminal line cannot hold, plus this machine's cache
     elif what == "profiles":
-        rows = [{"profile": n, "description": get_profile(n).description} for n in list_profiles()]
+        rows = profiles_table().to_dict("records")
     else:
-        rows = [{"arch": n, "family": get_arch(n).family, "segmentation": "yes" if get_arch(n).segmentation else "no",
-                 "description": get_arch(n).description} for n in list_archs()]
+        rows = archs_table().to_dict("records")
     df = pd.DataFrame(rows)
     widths = {c: max(len(str(c)), *(len(str(v)) for v in df[c])) for c in df.columns}
     print("  ".join(f"{c:<{widths[c]}}" for c in df.columns).rstrip())  # left-aligned: long text stays readable

@@ -56,7 +56,7 @@ class Architectures(Section):
                                   "mark (n.s., *, **, ***); – where the pair has no runs (a plain ViT does not "
                                   "segment).")]
 
-    def verdict(self, res: Results) -> Verdict:
+    def rule(self, res: Results) -> Verdict:
         """Is the candidate (ConvNet) ahead of the rival (transformer of the same size) on every task?
 
         The per-task tests are Holm-adjusted over the tasks (``stats.holm``); the table keeps per-task marks.
@@ -93,7 +93,7 @@ class Architectures(Section):
             return ours, True
         return rep["arch"].iloc[0], False
 
-    def reproduced(self, res: Results) -> Table:
+    def directions(self, res: Results) -> Table:
         rep, (pair, same) = self.reported(), self.paper_pair()
         paper_task = dict(self.paper_tasks)
         full = res.df[res.df["fraction"].astype(float) == 1.0]

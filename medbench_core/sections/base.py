@@ -112,14 +112,15 @@ class Section:
         """The figure the section page and the summary show for the claim."""
         return plot_scores(res.df, res.grid.groups, res.grid.tasks, title=self.title, synthetic=res.synthetic)
 
-    def verdict(self, res: "Results") -> Verdict:
-        """The verdict rule of the section, on its runs."""
+    def rule(self, res: "Results") -> Verdict:
+        """The section's rule: its answer to the claim from its runs (``agrees`` / ``does not agree`` /
+        ``inconclusive`` with the reasons). ``Results.verdict`` is that answer once its stability is measured."""
         raise NotImplementedError
 
     def judge(self, res: "Results") -> Verdict:
-        """``verdict``, with its scope stated when the grid holds only some of the kinds of task the claim is
-        about (e.g. ``colab`` runs classification only)."""
-        v = self.verdict(res)
+        """``rule``, with its scope stated when the grid holds only some of the kinds of task the claim is about
+        (e.g. MedMNIST+ has classification only)."""
+        v = self.rule(res)
         kinds = {get_task_spec(t).kind for t in res.grid.tasks}
         missing = [k for k in self.claim_kinds if k not in kinds]
         if missing:
@@ -129,8 +130,9 @@ class Section:
                        f"{res.grid.profile}) does not run; that part of the claim is untested here.")
         return v
 
-    def reproduced(self, res: "Results") -> Table:
-        """Our effects next to the papers' numbers, for every reported cell our grid has a counterpart of."""
+    def directions(self, res: "Results") -> Table:
+        """The directions of the effects the claim is about, ours next to the papers', for every reported cell our
+        grid has a counterpart of (a grid of stand-ins; a grid of the papers' own cells has ``reproduction``)."""
         raise NotImplementedError
 
     def reproduction(self, res: "Results") -> Table:
@@ -139,7 +141,7 @@ class Section:
 
         return reproduction_table(self.key, res.df, res.grid.profile)
 
-    def reproduced_counts(self, res: "Results") -> dict | None:
+    def reproduction_counts(self, res: "Results") -> dict | None:
         """How many printed cells our runs are consistent with, of those tested (``reproduction.counts``), on a grid
         of the papers' cells; None elsewhere."""
         if not self.cells:
@@ -154,7 +156,7 @@ class Section:
         common = {"verdict": v.outcome, "stability": v.stability.short() if v.stability else "not measured",
                   "profile": res.grid.profile, "runs": len(res.grid.configs),
                   "seeds": len(res.grid.seeds), "scope": v.scope or "all the kinds of task the claim is about",
-                  "reproduced": reproduced_words(self.reproduced_counts(res))}
+                  "reproduced": reproduction_words(self.reproduction_counts(res))}
         return {f"{self.prefix}_{k}": val for k, val in (common | self.section_headlines(res)).items()}
 
     def section_headlines(self, res: "Results") -> dict:
@@ -277,7 +279,7 @@ def directions_table(rows: list[dict], *, synthetic: bool, what: str = "The effe
     return frame_table(text, cap)
 
 
-def reproduced_words(n: dict | None) -> str:
+def reproduction_words(n: dict | None) -> str:
     """"N of M" printed cells reproduced, from ``reproduction.counts`` (None: not a grid of the papers' cells)."""
     return f"{n['consistent']} of {n['tested']}" if n else "– (the papers' cells run on the paper profile)"
 

@@ -155,7 +155,7 @@ class DataSize(Section):
         return [frame_table(pd.DataFrame(rows), "Training subsets, re-read from their manifests: nested (each inside "
                                                 "the larger ones) and drawn from the training split only.")]
 
-    def verdict(self, res: Results) -> Verdict:
+    def rule(self, res: Results) -> Verdict:
         """Does the pre-trained transformer trail the pre-trained ConvNet when labelled data are few (fractions ≤
         ``SMALL``), and does the gap close with more data?
 
@@ -192,7 +192,7 @@ class DataSize(Section):
         return Verdict(outcome(agrees=behind and not ahead and closes,
                                disagrees=few["difference"].mean() >= 0 or ahead), reasons)
 
-    def reproduced(self, res: Results) -> Table:
+    def directions(self, res: Results) -> Table:
         rep, diffs, rows = self.reported(), self.differences(res), []
         paper_rows = {0.1: "ChestX-ray14 (10%)", 0.25: "ChestX-ray14 (25%)", 1.0: "ChestX-ray14"}
         for name, _, b in self.pairs(res):

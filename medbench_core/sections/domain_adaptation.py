@@ -78,7 +78,7 @@ def compare_with_reported(stats: pd.DataFrame, section: str, *, baseline: str) -
 
 
 class DomainAdaptation(Section):
-    def verdict(self, res: Results) -> Verdict:
+    def rule(self, res: Results) -> Verdict:
         """Is the candidate best (or equivalent to the best) and ahead of the baseline?
 
         The comparisons with the baseline (one per task) are Holm-adjusted together (``stats.holm``). "Equivalent
@@ -114,7 +114,7 @@ class DomainAdaptation(Section):
         return Verdict(outcome(agrees=top == n and worse == 0 and better >= 1, disagrees=worse > 0 or top < n / 2),
                        reasons)
 
-    def reproduced(self, res: Results) -> Table:
+    def directions(self, res: Results) -> Table:
         return compare_with_reported(res.summary, self.key, baseline=self.baseline)
 
     def section_headlines(self, res: Results) -> dict:

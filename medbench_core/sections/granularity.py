@@ -18,7 +18,7 @@ from .base import Results, Section, directions_table, same_sign
 
 
 class Granularity(Section):
-    def verdict(self, res: Results) -> Verdict:
+    def rule(self, res: Results) -> Verdict:
         """Fine-grained ahead on segmentation, coarse-grained ahead on classification?
 
         Significance here is Holm-adjusted over the grid's tasks (one comparison each, ``stats.holm``), so scanning
@@ -52,7 +52,7 @@ class Granularity(Section):
                        f"(Holm) on {sig_along}; significantly against it on {against}")
         return Verdict(word, reasons)
 
-    def reproduced(self, res: Results) -> Table:
+    def directions(self, res: Results) -> Table:
         s, rep, rows = res.at_full(), self.reported(), []
         for t in res.grid.tasks:
             r = s.loc[(self.candidate, t)]

@@ -140,7 +140,7 @@ class SectionPage:
         consistency test; elsewhere, the directions of the effects the claim is about."""
         if self.section.cells:
             return self.section.reproduction(self.results)
-        return self.section.reproduced(self.results)
+        return self.section.directions(self.results)
 
 
 def section_page(section: str, *, results_dir=None, cache_dir=None, progress: bool | None = None,

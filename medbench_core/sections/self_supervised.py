@@ -46,7 +46,7 @@ class SelfSupervised(Section):
         """The grid's self-supervised initialisations (by the registry, whatever their names)."""
         return [i for i in res.grid.inits if is_self_supervised(i)]
 
-    def verdict(self, res: Results) -> Verdict:
+    def rule(self, res: Results) -> Verdict:
         """Top self-supervised models significantly better than supervised on segmentation, mostly no different on
         classification?
 
@@ -83,7 +83,7 @@ class SelfSupervised(Section):
                 cls_total += len(rows)
         return Verdict(outcome(agrees=seg_ok and cls_diff * 2 <= cls_total, disagrees=seg_fail), reasons)
 
-    def reproduced(self, res: Results) -> Table:
+    def directions(self, res: Results) -> Table:
         s, rep, rows = res.at_full(), self.reported(), []
         for t in res.grid.tasks:
             pt = get_task_spec(t).analog_of

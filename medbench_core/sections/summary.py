@@ -16,7 +16,7 @@ from ..request import GridRequest
 from ..results import ResultsStore
 from ..scores import is_synthetic
 from ..verdicts import PLAIN_WORDS, Verdict
-from .base import Results, reproduced_words
+from .base import Results, reproduction_words
 from .grid import Grid, load_grid_results
 from .registry import get_section, list_sections
 
@@ -115,7 +115,7 @@ def summary_table(items: list[SectionStatus]):
                      "verdict": f"<b>{html.escape(s.label)}</b>", "runs": len(s.grid.configs)})
         if s.grid.section.cells:  # the papers' own cells: how many ours reproduce
             rows[-1]["printed cells reproduced"] = (
-                reproduced_words(s.grid.section.reproduced_counts(s.results)) if s.state == RAN else "–")
+                reproduction_words(s.grid.section.reproduction_counts(s.results)) if s.state == RAN else "–")
     profile = items[0].grid.profile if items else ""
     synthetic = items and all(is_synthetic(s.grid.tasks) for s in items)
     caption = f"Verdicts on profile {profile}" + (" (SYNTHETIC data)" if synthetic else "")
@@ -159,10 +159,10 @@ def reasons(items: list[SectionStatus]) -> None:
 
 def headlines(items: list[SectionStatus]) -> dict:
     counts = pd.Series([s.verdict.outcome if s.state == RAN else s.state for s in items]).value_counts()
-    done = [s.grid.section.reproduced_counts(s.results) for s in items if s.state == RAN and s.grid.section.cells]
+    done = [s.grid.section.reproduction_counts(s.results) for s in items if s.state == RAN and s.grid.section.cells]
     total = {k: sum(n[k] for n in done) for k in ("consistent", "tested")} if done else None
     return {"summary_profile": items[0].grid.profile if items else "",
-            "summary_reproduced": reproduced_words(total),
+            "summary_reproduced": reproduction_words(total),
             "summary_counts": ", ".join(f"{n} {k}" for k, n in counts.items()),
             **{f"summary_{s.key.replace('-', '_')}": s.verdict.outcome if s.state == RAN else s.state
                for s in items}}
