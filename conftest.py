@@ -18,10 +18,10 @@ if _PARALLEL:
 
 # The tests that read the one smoke book built by tests/conftest.py's `built_book`: run in one test process, so the
 # book is built once (`make test` runs a test process per core with pytest-xdist).
-BUILT_BOOK_TESTS = ("tests/test_book.py::", "tests/test_browser.py::",
-                    "tests/test_notebooks.py::test_every_section_runs_through_papermill",
-                    "tests/test_sections.py::test_summary_tells_ran_failed_and_not_run_apart")
-SLOW_FIRST = ("tests/test_rehearsal.py", "tests/test_sweep.py", "tests/test_paper_grid.py", "tests/test_notebooks.py")
+BUILT_BOOK_TESTS = ("tests/book_cli/test_book.py::", "tests/book_cli/test_browser.py::",
+                    "tests/book_cli/test_notebooks.py::test_every_section_runs_through_papermill",
+                    "tests/sections/test_sections.py::test_summary_tells_ran_failed_and_not_run_apart")
+SLOW_FIRST = ("tests/system/test_rehearsal.py", "tests/system/test_sweep.py", "tests/sections/test_paper_grid.py", "tests/book_cli/test_notebooks.py")
 
 
 def pytest_xdist_make_scheduler(config, log):

@@ -4,7 +4,7 @@ speed options; ``request_from_args`` builds the request from what a command was 
 command line builds its parsers from here.
 
 Adding a grid option is a field of ``GridRequest`` and one ``Option`` below (and a line in the notebooks'
-parameters cell when a notebook takes it: ``tests/test_request.py`` checks that they agree).
+parameters cell when a notebook takes it: ``tests/sections/test_request.py`` checks that they agree).
 """
 from __future__ import annotations
 

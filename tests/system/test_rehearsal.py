@@ -23,7 +23,7 @@ from medbench_core.zoo import records
 
 import realdata as rd
 import zoo_layouts as zl
-from test_notebooks import glued
+from notebook_values import glued
 
 pytestmark = [pytest.mark.slow, pytest.mark.notebooks]
 
@@ -192,7 +192,7 @@ def _check_profile(profile, grids, keys, book_copy, results):
             assert "every cell the papers print" in text, key
             assert " of " in values[f"{sec.prefix}_reproduced"], key
         # reproduced vs reported: the paper's cell next to ours for every reported cell that ran
-        rep = sec.reproduced(res).text
+        rep = sec.directions(res).text
         if key == "domain-adaptation" and profile == "paper":
             cells = rep.set_index("ours")["paper (mean ± std)"]
             assert (cells != "not reported").sum() == len(grid.tasks) * len(grid.inits)  # all are reported

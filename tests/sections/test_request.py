@@ -16,7 +16,7 @@ from medbench_core.experiments import SPEED_FIELDS
 from medbench_core.request import GRID_PARAMS, OPTIONS, REQUEST_FIELDS, GridRequest, request_from_args
 from medbench_core.sections import Grid, get_section, list_sections
 
-NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
 def test_every_option_is_a_field_of_the_request_and_every_field_has_its_option():

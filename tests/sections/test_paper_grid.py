@@ -200,7 +200,7 @@ def test_readme_quotes_the_paper_grid_as_it_is():
 
 
 def test_protocol_and_deviation_tables_for_the_methods_page():
-    # the runs themselves are held to the original code in tests/test_original.py
+    # the runs themselves are held to the original code in tests/sections/test_original.py
     from medbench_core.protocols import deviations_table, protocol_table
 
     assert len(protocol_table()) == 4

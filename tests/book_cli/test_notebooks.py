@@ -7,20 +7,9 @@ import pytest
 from medbench_core import ResultsStore, validate_section_params
 from medbench_core.cli import main
 
+from notebook_values import glued
+
 pytestmark = [pytest.mark.slow, pytest.mark.notebooks]
-
-
-def glued(nb) -> dict:
-    """The values a notebook recorded with myst-nb glue."""
-    out = {}
-    for cell in nb.cells:
-        for o in cell.get("outputs", []):
-            name = o.get("metadata", {}).get("scrapbook", {}).get("name")
-            if name:
-                data = o["data"]
-                text = data.get("text/plain", data.get("application/papermill.record/text/plain"))
-                out[name] = text.strip("'\"")
-    return out
 
 
 def test_committed_notebooks_have_no_outputs(repo_root):

@@ -285,7 +285,7 @@ def test_efficientnet_lite0_fine_tunes_on_the_embedded_default(tmp_path, cache):
 def test_sections_on_the_paper_and_colab_profiles_use_the_real_zoo():
     from medbench_core import validate_section_params
 
-    g = validate_section_params("self-supervised", profile="paper")  # the papers' cells (tests/test_paper_grid.py)
+    g = validate_section_params("self-supervised", profile="paper")  # the papers' cells (tests/sections/test_paper_grid.py)
     assert g.inits[:6] == ("imagenet", "simclr_v1", "moco_v2", "byol", "swav", "barlow_twins") and len(g.inits) == 15
     assert len(g.tasks) == 7 and g.archs == ("resnet50",) and g.section.baseline == "imagenet"
     a = validate_section_params("architectures", profile="paper")

@@ -1,6 +1,6 @@
 """Clean splits or a refusal: a copy whose official lists put a patient in two splits, or leave an image in none, is
 refused by prepare, by the doctor and by `medbench data prepare`, naming the patients and their files, before any
-decoding. Miniature copies in the real layouts (tests/realdata.py, tests/test_mimic_cxr.py)."""
+decoding. Miniature copies in the real layouts (tests/realdata.py, tests/data/test_mimic_cxr.py)."""
 from __future__ import annotations
 
 import json
