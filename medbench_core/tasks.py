@@ -106,30 +106,36 @@ _CLS = Protocol(optimizer="adam", lr=1e-3, batch_size=32, max_epochs=60, patienc
 _SEG = dataclasses.replace(_CLS, loss="bce_dice")
 
 for _t in (
-    TaskSpec("syn_dxc", "Thorax findings, 5 labels", CLASSIFICATION, "mean_auc", FINDINGS, _CLS, "DXC5", True,
-             "Multi-label classification of five findings on generated chest radiographs from a second 'site' "
-             "(different contrast, noise and positioning than the pre-training chest set).",
-             source="synthetic_chest", sizes=(500, 150, 400),
-             generator=dict(site="B", prevalence=0.3, seed=11)),
-    TaskSpec("syn_txc", "Tuberculosis-like cavity detection", CLASSIFICATION, "mean_auc", ("cavity",), _CLS, "TXC",
-             True,
-             "Binary detection of an upper-lobe cavity with satellite specks, a finding the pre-training chest set "
-             "never labels; a few hundred images, like the Shenzhen set.",
+    TaskSpec(name="syn_dxc", title="Thorax findings, 5 labels", kind=CLASSIFICATION, metric="mean_auc",
+             classes=FINDINGS, protocol=_CLS, analog_of="DXC5", synthetic=True,
+             description="Multi-label classification of five findings on generated chest radiographs from a second "
+                         "'site' (different contrast, noise and positioning than the pre-training chest set).",
+             source="synthetic_chest", sizes=(500, 150, 400), generator=dict(site="B", prevalence=0.3, seed=11)),
+    TaskSpec(name="syn_txc", title="Tuberculosis-like cavity detection", kind=CLASSIFICATION, metric="mean_auc",
+             classes=("cavity",), protocol=_CLS, analog_of="TXC", synthetic=True,
+             description="Binary detection of an upper-lobe cavity with satellite specks, a finding the pre-training "
+                         "chest set never labels; a few hundred images, like the Shenzhen set.",
              source="synthetic_chest", sizes=(200, 60, 200),
              generator=dict(site="B", prevalence=0.15, target="cavity", target_prevalence=0.5, seed=12)),
-    TaskSpec("syn_pxs", "Pneumothorax segmentation", SEGMENTATION, "dice", ("pneumothorax",), _SEG, "PXS", True,
-             "Segmentation of a pneumothorax rim (a small structure without lung markings); every image has one.",
+    TaskSpec(name="syn_pxs", title="Pneumothorax segmentation", kind=SEGMENTATION, metric="dice",
+             classes=("pneumothorax",), protocol=_SEG, analog_of="PXS", synthetic=True,
+             description="Segmentation of a pneumothorax rim (a small structure without lung markings); every image "
+                         "has one.",
              source="synthetic_chest", sizes=(300, 80, 200),
              generator=dict(site="B", prevalence=0.2, target="pneumothorax", target_prevalence=1.0, seed=13,
                             mask="pneumothorax")),
-    TaskSpec("syn_lxs", "Lung segmentation", SEGMENTATION, "dice", ("lungs",), _SEG, "LXS", True,
-             "Segmentation of both lungs (heart shadow excluded); about as many images as the Montgomery set.",
+    TaskSpec(name="syn_lxs", title="Lung segmentation", kind=SEGMENTATION, metric="dice", classes=("lungs",),
+             protocol=_SEG, analog_of="LXS", synthetic=True,
+             description="Segmentation of both lungs (heart shadow excluded); about as many images as the Montgomery "
+                         "set.",
              source="synthetic_chest", sizes=(100, 40, 100),
              generator=dict(site="B", prevalence=0.2, seed=14, mask="lungs")),
-    TaskSpec("syn_vxs", "Retinal vessel segmentation", SEGMENTATION, "dice", ("vessels",),
-             dataclasses.replace(_SEG, loss="bce", batch_size=16), "VFS", True,
-             "Segmentation of a branching vessel tree on generated colour fundus images; Dice inside the field of "
-             "view only, BCE loss and batch size 16 as in the paper for DRIVE; a small set of whole images.",
+    TaskSpec(name="syn_vxs", title="Retinal vessel segmentation", kind=SEGMENTATION, metric="dice",
+             classes=("vessels",), protocol=dataclasses.replace(_SEG, loss="bce", batch_size=16), analog_of="VFS",
+             synthetic=True,
+             description="Segmentation of a branching vessel tree on generated colour fundus images; Dice inside the "
+                         "field of view only, BCE loss and batch size 16 as in the paper for DRIVE; a small set of "
+                         "whole images.",
              source="synthetic_fundus", sizes=(120, 30, 60), generator=dict(seed=15, mask="vessels")),
 ):
     _TASKS.register(_t.name, _t)
@@ -154,7 +160,8 @@ PAPER_SEG_V2 = dict(optimizer="adamw", lr=2e-4, weight_decay=0.01, warmup_epochs
 
 def _real_tasks():
     real = dataclasses.replace  # shorthand below
-    base = TaskSpec("", "", CLASSIFICATION, "mean_auc", (), PAPER_CLS, "", False, "")
+    base = TaskSpec(name="", title="", kind=CLASSIFICATION, metric="mean_auc", classes=(), protocol=PAPER_CLS,
+                    analog_of="", synthetic=False, description="")
     cls, seg = base, real(base, kind=SEGMENTATION, metric="dice", protocol=PAPER_SEG)
     yield real(cls, name="chestxray14", title="ChestX-ray14, 14 labels", classes=CXR14_CLASSES,
                analog_of="DXC14", source="chestxray14", large=True,
