@@ -89,9 +89,10 @@ def _cmd_run(args) -> int:
             raise BadPathError(f"--output {output} is a folder; give the executed notebook's file name")
         if not is_special_file(output_target(output)):  # a device or FIFO is written into, never replaced
             check_writable_dir(output_target(output).parent, "--output's folder")
+    # `run` always executes the notebook; stored runs are still read, never trained again
     out = execute_section(args.section, profile=args.profile, output=output, root=root, results_dir=results,
                           cache_dir=args.cache_dir, parameters=params, log_output=args.verbose,
-                          progress=not (args.quiet or args.verbose), force=True, grid=grid)  # `run` always executes; stored runs are still read, not trained
+                          progress=not (args.quiet or args.verbose), force=True, grid=grid)
     print(f"executed notebook: {out}\nresults store: {results}")
     return 0
 
@@ -333,19 +334,24 @@ def _cmd_results(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The command line: one small builder per group of verbs, sharing the options every section verb takes."""
     p = _Parser(prog="medbench", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
-
     ls = sub.add_parser("list", help="list registered names")
     ls.add_argument("what", choices=["tasks", "inits", "sections", "profiles", "archs", "datasets", "models"])
     ls.set_defaults(func=_cmd_list)
+    common, data_root = _common_options(), _data_root_option()
+    _section_verbs(sub, common, data_root)
+    _store_and_data_verbs(sub)
+    return p
 
-    from .profiles import DEFAULT, ORIGINAL, get_profile, list_profiles
-    from .request import add_options, at_least
 
-    profiles = " | ".join(list_profiles())
+def _common_options() -> argparse.ArgumentParser:
+    """What every verb that runs a section takes: the profile, the store, the caches, the checkout, the output."""
+    from .profiles import DEFAULT, list_profiles
+
     common = _Parser(add_help=False)
-    common.add_argument("--profile", default=DEFAULT, help=f"{profiles} (default: {DEFAULT})")
+    common.add_argument("--profile", default=DEFAULT, help=f"{' | '.join(list_profiles())} (default: {DEFAULT})")
     common.add_argument("--results-dir", help="results store (default: results/ in the checkout)")
     common.add_argument("--cache-dir", help="generated data and pre-training checkpoints "
                                             "(default: $MEDBENCH_CACHE or ~/.cache/medbench)")
@@ -353,16 +359,56 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("-q", "--quiet", action="store_true", help="no progress line")
     common.add_argument("-v", "--verbose", action="store_true",
                         help="stream each notebook's cells and output instead of the progress line")
+    return common
 
+
+def _data_root_option() -> argparse.ArgumentParser:
     data_root = _Parser(add_help=False)
     data_root.add_argument("--data-root", action="append", metavar="[TASK=]PATH",
                            help="a real dataset's folder: prepared (once) before the section runs; repeatable")
+    return data_root
+
+
+def _section_verbs(sub, common, data_root) -> None:
+    """run, sweep and book: the grid options of each come from ``request.OPTIONS`` (declared once)."""
+    from .request import add_options, at_least
 
     run = sub.add_parser("run", parents=[common, data_root], help="execute a section notebook through papermill")
     run.add_argument("section", help="a section name, see `medbench list sections`")
     add_options(run, "run")
     run.add_argument("--output", help="where to write the executed notebook")
     run.set_defaults(func=_cmd_run)
+
+    sw = sub.add_parser("sweep", parents=[common, data_root], help="run a section's grid as independent runs, "
+                        "locally or on Slurm; re-submitting runs only what is not done")
+    sw.add_argument("section")
+    sw.add_argument("--executor", choices=["local", "slurm"], default="local")
+    sw.add_argument("--status", action="store_true", help="only print done / running / failed / pending")
+    sw.add_argument("--plan", action="store_true", help="print the budget (runs, images, epochs, GPU-hours, disk, "
+                    "missing data and weights with the commands that fix them) and the whole study's; run nothing")
+    sw.add_argument("--retry-failed", action="store_true", help="run the failed runs again too")
+    sw.add_argument("--workers", type=at_least(1, "--workers"), help="local: runs at a time (default: one per GPU, "
+                    "or 1 on CPU)")
+    sw.add_argument("--partition", help="slurm: the partition (default: the cluster's)")
+    sw.add_argument("--wait", action="store_true", help="slurm: return when nothing is pending or running")
+    add_options(sw, "sweep")
+    sw.set_defaults(func=_cmd_sweep)
+
+    book = sub.add_parser("book", parents=[common], help="execute every section, then build the book")
+    book.add_argument("--force", action="store_true",
+                      help="re-execute every notebook, even those whose inputs did not change")
+    book.add_argument("--repository", help="the URL the book is published from (default: _config.yml's "
+                      "repository.url; empty: no launch buttons)")
+    book.add_argument("--release", help="the branch or tag the launch buttons open (default: _config.yml's "
+                      "repository.branch)")
+    add_options(book, "book")
+    book.set_defaults(func=_cmd_book)
+
+
+def _store_and_data_verbs(sub) -> None:
+    """results, data, weights and check: the store's files, the real datasets, the released weights."""
+    from .profiles import DEFAULT, ORIGINAL, get_profile, list_profiles
+    from .request import at_least
 
     res = sub.add_parser("results", help="import results made elsewhere, or export this store")
     res.add_argument("action", choices=["import", "export"])
@@ -384,8 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
                       "downloaded (works offline)")
     data.add_argument("--root", help="the dataset's folder, in the layout `data check` describes")
     data.add_argument("--profile", default=ORIGINAL, help=f"whose resolution to prepare (default: {ORIGINAL})")
-    data.add_argument("--size", type=at_least(8, "--size"), help="image size in px (default: the task's under --profile)")
-    data.add_argument("--workers", type=at_least(1, "--workers"), help="decoding processes (default: CPU cores, at most 8)")
+    data.add_argument("--size", type=at_least(8, "--size"), help="image size in px (default: the task's under "
+                      "--profile)")
+    data.add_argument("--workers", type=at_least(1, "--workers"), help="decoding processes (default: CPU cores, at "
+                      "most 8)")
     data.add_argument("--cache-dir", help="default: $MEDBENCH_CACHE or ~/.cache/medbench")
     data.add_argument("--force", action="store_true", help="prepare again even if the cache is complete")
     data.set_defaults(func=_cmd_data)
@@ -397,20 +445,6 @@ def build_parser() -> argparse.ArgumentParser:
     wts.add_argument("--cache-dir", help="default: $MEDBENCH_CACHE or ~/.cache/medbench")
     wts.set_defaults(func=_cmd_weights)
 
-    sw = sub.add_parser("sweep", parents=[common, data_root], help="run a section's grid as independent runs, locally or on "
-                        "Slurm; re-submitting runs only what is not done")
-    sw.add_argument("section")
-    sw.add_argument("--executor", choices=["local", "slurm"], default="local")
-    sw.add_argument("--status", action="store_true", help="only print done / running / failed / pending")
-    sw.add_argument("--plan", action="store_true", help="print the budget (runs, images, epochs, GPU-hours, disk, "
-                    "missing data and weights with the commands that fix them) and the whole study's; run nothing")
-    sw.add_argument("--retry-failed", action="store_true", help="run the failed runs again too")
-    sw.add_argument("--workers", type=at_least(1, "--workers"), help="local: runs at a time (default: one per GPU, or 1 on CPU)")
-    sw.add_argument("--partition", help="slurm: the partition (default: the cluster's)")
-    sw.add_argument("--wait", action="store_true", help="slurm: return when nothing is pending or running")
-    add_options(sw, "sweep")
-    sw.set_defaults(func=_cmd_sweep)
-
     chk = sub.add_parser("check", help="is a results file (from `medbench results export`) complete and plausible "
                          "for a section? For students and their teachers")
     chk.add_argument("file")
@@ -418,17 +452,6 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--profile", default=DEFAULT, help="the profile it was run on (reference ranges: "
                      f"{', '.join(p for p in list_profiles() if get_profile(p).reference) or 'none'})")
     chk.set_defaults(func=_cmd_check)
-
-    book = sub.add_parser("book", parents=[common], help="execute every section, then build the book")
-    book.add_argument("--force", action="store_true",
-                      help="re-execute every notebook, even those whose inputs did not change")
-    book.add_argument("--repository", help="the URL the book is published from (default: _config.yml's "
-                      "repository.url; empty: no launch buttons)")
-    book.add_argument("--release", help="the branch or tag the launch buttons open (default: _config.yml's "
-                      "repository.branch)")
-    add_options(book, "book")
-    book.set_defaults(func=_cmd_book)
-    return p
 
 
 def _os_message(e: OSError) -> str:
