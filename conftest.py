@@ -1,4 +1,4 @@
-"""Settings for every test and doctest: offline, quiet, and never touching the user's own medbench cache."""
+"""Settings for every test and doctest: offline, quiet, and never touching the user's own medbench cache or models."""
 import os
 import shutil
 import tempfile
@@ -8,6 +8,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["MEDBENCH_PROGRESS"] = "0"
 _CACHE = tempfile.mkdtemp(prefix="medbench-test-cache-")
 os.environ["MEDBENCH_CACHE"] = _CACHE
+# nor the user's own models: a registry that does not exist (tests that add models set their own)
+os.environ["MEDBENCH_MODELS"] = os.path.join(_CACHE, "no-user-models", "models.json")
 # `make test` runs one test process per core (pytest-xdist): each of them, and every kernel and process it starts,
 # computes on one thread and trains in its own process, so the test processes do not fight over the cores
 _PARALLEL = "PYTEST_XDIST_WORKER" in os.environ

@@ -90,7 +90,8 @@ def _register_zoo_inits() -> None:
 
     seen = {}
     for rec in records._RECORDS:
-        seen.setdefault(rec.tag, rec)
+        if rec.source != "user":  # your models are registered under their own names (register_user)
+            seen.setdefault(rec.tag, rec)
     for tag, rec in seen.items():
         archs = ", ".join(r.arch for r in records.records_for_tag(tag))
         _INITS.register(tag, InitSpec(tag, rec.label.split(" (")[0] if rec.arch == "resnet50" else rec.paper_analog,
@@ -101,6 +102,39 @@ def _register_zoo_inits() -> None:
 
 
 _register_zoo_inits()
+
+
+def user_init(name: str, entry: dict) -> InitSpec:
+    """The initialisation of your model ``name`` (``user_models``): its weights are the record ``<arch>.user_<name>``
+    (ImageNet's input normalisation, as most released weights expect)."""
+    from pathlib import Path as _Path
+
+    from .zoo.records import IMAGENET_MEAN, IMAGENET_STD
+
+    return InitSpec(name, entry.get("label") or name, "–", (),
+                    f"your model: {entry['arch']} weights from {_Path(entry['file']).name} (sha256 "
+                    f"{entry['sha256'][:12]})", mean=IMAGENET_MEAN, std=IMAGENET_STD, family="yours",
+                    weights=f"user_{name}")
+
+
+def register_user(name: str, entry: dict, *, replace: bool = False) -> None:
+    if replace:
+        unregister_user(name)
+    _INITS.register(name, user_init(name, entry))
+
+
+def unregister_user(name: str) -> None:
+    _INITS.unregister(name)
+
+
+def _register_user_inits() -> None:
+    from .user_models import user_models
+
+    for name, entry in user_models().items():
+        register_user(name, entry)
+
+
+_register_user_inits()
 
 
 SSL_FAMILIES = ("instance discrimination", "clustering", "redundancy reduction", "variance-covariance regularisation")

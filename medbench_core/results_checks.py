@@ -125,7 +125,9 @@ def check_row(at: str, row: dict, known: dict) -> dict:
         if col not in row or not isinstance(names, (list, tuple)):  # "runs", "rehash": checked per run
             continue
         if row[col] not in _as_set(names):
-            bad(col, f"is not a known {col}; valid: {', '.join(names)}")
+            yours = (" (a model of yours from another machine? add it here with `medbench models add NAME --arch ARCH "
+                     "--file CHECKPOINT`, the same file, then import again)") if col == "init" else ""
+            bad(col, f"is not a known {col}; valid: {', '.join(names)}{yours}")
     if str(row["synthetic"]).lower() not in ("true", "false"):
         bad("synthetic", "must be True or False")
     out["synthetic"] = str(row["synthetic"]).lower() == "true"
@@ -153,6 +155,7 @@ def check_identity(at: str, h: str, row: dict, run_config: str, known: dict) -> 
                                      "was changed; nothing was imported")
         if got is not None:
             settings = config
+            _check_weights(at, h, config, known)
     if settings is None:
         settings = known.get("runs", {}).get(h)
     if settings:
@@ -160,6 +163,23 @@ def check_identity(at: str, h: str, row: dict, run_config: str, known: dict) -> 
             if col in settings and str(_same_type(row[col], settings[col])) != str(settings[col]):
                 raise ResultsImportError(f"{at}: run {h} is {col} {shown(settings[col])} by its hash, but the row "
                                          f"says {shown(row[col])}: the row was changed; nothing was imported")
+
+
+def _check_weights(at: str, h: str, config: dict, known: dict) -> None:
+    """A run made with weights of a file (your model's sha256 is in its ``init_checkpoint``) is imported only where
+    that init names the same file."""
+    fingerprint, made_with = known.get("fingerprint"), config.get("init_checkpoint")
+    if fingerprint is None or not isinstance(made_with, str) or ".user_" not in made_with:
+        return
+    try:
+        here = fingerprint(config["init"], config["arch"], config["profile"])
+    except (KeyError, ValueError, LookupError):
+        return
+    if here != made_with:
+        raise ResultsImportError(f"{at}: run {h} was made with {config['init']} from the file of sha256 "
+                                 f"{made_with.rsplit(':', 1)[-1][:12]}..., but {config['init']} here is the file of "
+                                 f"sha256 {str(here).rsplit(':', 1)[-1][:12]}...: another model under the same name; "
+                                 "nothing was imported")
 
 
 def _same_type(value, like):

