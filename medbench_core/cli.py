@@ -40,7 +40,10 @@ def _cmd_list(args) -> int:
                  "metric": get_task_spec(n).metric} for n in list_tasks()]
     elif what == "inits":
         rows = [{"init": n, "label": get_init(n).label, "stands for": get_init(n).paper_analog,
-                 "recipe": " -> ".join(get_init(n).stages) or "none"} for n in list_inits()]
+                 "recipe": " -> ".join(get_init(n).stages) or ("your model" if get_init(n).family == "yours" else
+                                                              "released weights" if get_init(n).weights else "none"),
+                 "whose": "yours (medbench models list)" if get_init(n).family == "yours" else "medbench"}
+                for n in list_inits()]
     elif what == "sections":
         rows = sections_table(DEFAULT).to_dict("records")  # runs: on the default profile
     elif what == "datasets":
@@ -222,6 +225,57 @@ def _authors_splits(args) -> int:
     return 0
 
 
+def _cmd_rank(args) -> int:
+    from .paths import find_root
+    from .rank import rank, write_page
+    from .request import given
+
+    _check_dirs(args)
+    results = Path(args.results_dir) if args.results_dir else find_root(args.root) / "results"
+    every = given(args, "rank")  # --tasks, --fractions, --seeds, --set, --device
+    r = rank(args.name, args.section, profile=args.profile, results_dir=results, cache_dir=args.cache_dir,
+             train=args.train, **every)
+    print(r.table.text.to_string(index=False))
+    print(r.verdict)
+    page = f"{args.name}-{r.grid.section.key}-{r.grid.profile}.html"
+    out = Path(args.output) if args.output else results / "rank" / page
+    out.parent.mkdir(parents=True, exist_ok=True)
+    print(f"page: {write_page(r, out)}")
+    return 0
+
+
+def _cmd_models(args) -> int:
+    from .user_models import add_model, registry_path, remove_model, user_models
+
+    if args.action == "add":
+        if not (args.name and args.arch and args.file):
+            raise BadValueError("medbench models add NAME --arch ARCH --file CHECKPOINT: give all three")
+        _check_dirs(args)
+        e = add_model(args.name, args.arch, args.file, prefix=args.prefix, label=args.label,
+                      cache_dir=args.cache_dir)
+        print(f"added your model {args.name}: {e['arch']}, {e['backbone_tensors']} backbone tensors audited (prefix "
+              f"{e['prefix']!r}), sha256 {e['sha256'][:12]}...; registry {registry_path()}\n"
+              f"run it beside the papers' inits: medbench run SECTION --inits BASELINE,{args.name}; "
+              f"see where it ranks: medbench rank {args.name}")
+        return 0
+    if args.action == "remove":
+        if not args.name:
+            raise BadValueError("medbench models remove NAME: give the name (medbench models list)")
+        remove_model(args.name, cache_dir=args.cache_dir)
+        print(f"removed your model {args.name} (runs already stored stay in their stores)")
+        return 0
+    models = user_models()
+    if not models:
+        print(f"no models of yours yet ({registry_path()}); add one: medbench models add NAME --arch ARCH "
+              "--file CHECKPOINT")
+        return 0
+    for name, e in models.items():
+        print(f"{name}  {e['arch']}  sha256 {e['sha256'][:12]}  prefix {e['prefix']!r}  {e['file']}  "
+              f"added {e['added_at']}")
+    print(f"({registry_path()})")
+    return 0
+
+
 def _cmd_weights(args) -> int:
     from .zoo import fetch, forget, get_record, import_file
 
@@ -370,7 +424,7 @@ def _data_root_option() -> argparse.ArgumentParser:
 
 
 def _section_verbs(sub, common, data_root) -> None:
-    """run, sweep and book: the grid options of each come from ``request.OPTIONS`` (declared once)."""
+    """run, sweep, book and rank: the grid options of each come from ``request.OPTIONS`` (declared once)."""
     from .request import add_options, at_least
 
     run = sub.add_parser("run", parents=[common, data_root], help="execute a section notebook through papermill")
@@ -403,6 +457,15 @@ def _section_verbs(sub, common, data_root) -> None:
                       "repository.branch)")
     add_options(book, "book")
     book.set_defaults(func=_cmd_book)
+
+    rk = sub.add_parser("rank", parents=[common], help="where does your model rank? its runs beside a section's inits, "
+                        "with the section's t-tests and a verdict per task, as a table and a page")
+    rk.add_argument("name", help="your model (medbench models list)")
+    rk.add_argument("--section", help="a section comparing initialisations (default: the one comparing the most)")
+    rk.add_argument("--train", action="store_true", help="train the runs the store lacks first")
+    rk.add_argument("--output", help="where to write the page (default: results/rank/NAME-SECTION-PROFILE.html)")
+    add_options(rk, "rank")
+    rk.set_defaults(func=_cmd_rank)
 
 
 def _store_and_data_verbs(sub) -> None:
@@ -437,6 +500,17 @@ def _store_and_data_verbs(sub) -> None:
     data.add_argument("--cache-dir", help="default: $MEDBENCH_CACHE or ~/.cache/medbench")
     data.add_argument("--force", action="store_true", help="prepare again even if the cache is complete")
     data.set_defaults(func=_cmd_data)
+
+    mdl = sub.add_parser("models", help="your own pre-trained models: add a checkpoint, list or remove them")
+    mdl.add_argument("action", choices=["add", "list", "remove"])
+    mdl.add_argument("name", nargs="?", help="the model's name: it becomes an init name (--inits imagenet,NAME)")
+    mdl.add_argument("--arch", help="add: its architecture (medbench list archs)")
+    mdl.add_argument("--file", help="add: the checkpoint (.safetensors, or a PyTorch file of tensors)")
+    mdl.add_argument("--prefix", help="add: the key prefix of the backbone, when the file holds several (e.g. "
+                     "MoCo's 'module.encoder_q.')")
+    mdl.add_argument("--label", help="add: how tables name it (default: NAME)")
+    mdl.add_argument("--cache-dir", help="default: $MEDBENCH_CACHE or ~/.cache/medbench")
+    mdl.set_defaults(func=_cmd_models)
 
     wts = sub.add_parser("weights", help="pre-trained weights: download, import a manual download, or forget")
     wts.add_argument("action", choices=["fetch", "import", "forget"])

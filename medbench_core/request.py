@@ -66,7 +66,9 @@ GRID_PARAMS = tuple(f for f in REQUEST_FIELDS if f not in ("profile", "speed")) 
 
 # -- the command-line options --------------------------------------------------------------------------------------
 
-ONE_SECTION, EVERY_SECTION, SWEEP = ("run", "sweep"), ("run", "sweep", "book"), ("sweep",)  # commands taking one
+# the commands taking an option: one section's (run, sweep), every section's (book), a ranking's (rank: its own inits)
+ONE_SECTION, EVERY_SECTION, SWEEP = ("run", "sweep"), ("run", "sweep", "book", "rank"), ("sweep",)
+RANKED = ("run", "sweep", "rank")
 
 
 def csv_list(value: str) -> list[str]:
@@ -144,13 +146,13 @@ def _speed_flag(name: str) -> str:
 
 
 OPTIONS = (
-    Option("tasks", "--tasks", "comma-separated task names (default: the section's)", argparse={"type": csv_list}),
+    Option("tasks", "--tasks", "comma-separated task names (default: the section's)", RANKED, {"type": csv_list}),
     Option("inits", "--inits", "comma-separated init names (default: the section's)", argparse={"type": csv_list}),
     Option("arch", "--arch", "architecture, for sections that compare initialisations (default: the section's)"),
     Option("archs", "--archs", "comma-separated architectures, for sections that compare them (architectures, "
            "data-size; default: the section's)", argparse={"type": csv_list}),
     Option("fractions", "--fractions", "comma-separated shares of the training split, e.g. 0.1,0.5,1 (default: the "
-           "section's)", argparse={"type": floats}),
+           "section's)", RANKED, {"type": floats}),
     Option("num_seeds", "--seeds", "runs per (task, init), 2 or more (default: the profile's)", EVERY_SECTION,
            {"type": at_least(2, "--seeds")}),
     Option("device", "--device", "auto | cpu | cuda | cuda:N (default: auto)", EVERY_SECTION),
