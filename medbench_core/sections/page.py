@@ -44,11 +44,12 @@ class SectionPage:
     """One section on one profile: its validated grid, its runs and every view its notebook shows."""
 
     def __init__(self, grid: Grid, *, results_dir, cache_dir=None, progress: bool | None = None,
-                 ran_with: dict | None = None):
+                 ran_with: dict | None = None, kept: str = ""):
         self.grid, self.section = grid, grid.section
         self.ran_with = ran_with or {"profile": grid.profile}
         self.results_dir, self.cache_dir, self.progress = str(results_dir), cache_dir, progress
         self._results: Results | None = None
+        self.kept = kept  # where the runs are kept, when a disconnect could lose them (``storage.keep_on_drive``)
 
     # -- before the runs --
 
@@ -81,7 +82,9 @@ class SectionPage:
                     f"{html.escape(inits)} (released weights, audited on load).")
         ran = ", ".join(f"{k}={v!r}" for k, v in self.ran_with.items())
         return HTML(f'<div class="admonition {kind}"><p class="admonition-title">{title}</p><p>{body}</p>'
-                    f"<p>{html.escape(setup)}</p><p><small>Ran with {html.escape(ran)} (the notebook's "
+                    f"<p>{html.escape(setup)}</p>"
+                    + (f"<p><b>{html.escape(self.kept)}</b></p>" if self.kept else "")
+                    + f"<p><small>Ran with {html.escape(ran)} (the notebook's "
                     "parameters that differ from its defaults; the folders of its results store and caches are "
                     "those of the machine that ran it and are not shown).</small></p></div>")
 
@@ -144,16 +147,27 @@ class SectionPage:
 
 
 def section_page(section: str, *, results_dir=None, cache_dir=None, progress: bool | None = None,
-                 **request) -> SectionPage:
+                 drive: bool = False, models=None, **request) -> SectionPage:
     """Validate every parameter of a section notebook (``request``: the fields of a ``GridRequest``, ``None``
     for the section's; unknown names raise with the valid ones, before any work) and return its page.
     ``results_dir`` defaults to ``results/`` of the checkout (``paths.default_results_dir``); ``profile="auto"``
-    picks the profile registered for this machine (``Profile.auto_on``)."""
+    picks the profile registered for this machine (``Profile.auto_on``). ``drive``: on Colab, keep the store and
+    the caches on Google Drive (``storage.keep_on_drive``). ``models``: your checkpoints to add first, as
+    ``[(name, arch, file), ...]`` (``medbench models add``), then usable in ``inits``."""
+    from ..storage import keep_on_drive
+
+    results_dir, cache_dir, kept = keep_on_drive(drive, results_dir, cache_dir)
+    if models:
+        from ..user_models import add_model
+
+        for name, arch, file in models:
+            add_model(name, arch, file, cache_dir=cache_dir)
     req = GridRequest(section, **{k: v for k, v in request.items() if v is not None})  # a misspelt keyword raises
     grid = Grid.of(req)
     results_dir = results_dir or str(default_results_dir())
     ran_with = req.given() | {"profile": grid.profile}
-    return SectionPage(grid, results_dir=results_dir, cache_dir=cache_dir, progress=progress, ran_with=ran_with)
+    return SectionPage(grid, results_dir=results_dir, cache_dir=cache_dir, progress=progress, ran_with=ran_with,
+                       kept=kept)
 
 
 class PaperPage:
