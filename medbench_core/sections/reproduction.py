@@ -73,7 +73,7 @@ def reproduction(section: str, df: pd.DataFrame) -> pd.DataFrame:
         if r["mark"] == "n/a":
             continue
         keys = cells_of_row(r)
-        task, _, init, fraction = keys[0]
+        task = keys[0][0]
         where = f"{r['task']}" + (f" · {r['dataset']}" if r["dataset"] else "")
         model = f"{r['arch']}" if len(keys) > 1 else f"{r['init']}" + (f" ({r['arch']})" if r["arch"] != "resnet50"
                                                                         else "")
@@ -81,62 +81,76 @@ def reproduction(section: str, df: pd.DataFrame) -> pd.DataFrame:
         row = {"cell": f"{where} · {model}" + (f" · {r['init']}" if len(keys) > 1 else "") + assumed, "paper": "",
                "ours": "", "ours − paper": "", "test": "", "consistent": NOT_TESTED}
         got = [scores.get(k) for k in keys]
-        has_mean, has_std = not pd.isna(r["mean"]), not pd.isna(r["std"])
-        comparison = str(r["comparison"])
         if len(keys) == 2:  # a printed difference between two models
-            row["paper"] = f"{r['mean']:+.2f} {r['mark']}".strip()
-            if any(g is None or len(g) < 2 for g in got):
-                row.update(consistent=NOT_RUN)
-            else:
-                d, p = _difference_test(got[0], got[1], float(r["mean"]))
-                _, p0 = _difference_test(got[0], got[1], 0.0)
-                row.update({"ours": f"{d:+.2f} {significance_mark(p0)}", "ours − paper": f"{d - r['mean']:+.2f}",
-                            "test": f"Welch t-test of ours against the printed difference: p = {p:.2g}",
-                            "consistent": CONSISTENT if p >= ALPHA else INCONSISTENT})
-        elif has_mean and has_std:  # mean ± std
-            row["paper"] = f"{r['mean']:.2f} ± {r['std']:.2f}"
-            x = got[0]
-            if x is None or len(x) < 2:
-                row.update(consistent=NOT_RUN)
-            else:
-                std = papers.as_sample_std(float(r["std"]), PAPER_RUNS, "population")
-                p = ttest_from_stats(x.mean(), x.std(ddof=1), len(x), float(r["mean"]), std, PAPER_RUNS)
-                row.update({"ours": _ms(x), "ours − paper": f"{x.mean() - r['mean']:+.2f}",
-                            "test": f"t-test from summaries, paper n = {PAPER_RUNS} assumed: p = {p:.2g}",
-                            "consistent": CONSISTENT if p >= ALPHA else INCONSISTENT})
+            _difference(row, r, got)
+        elif not pd.isna(r["mean"]) and not pd.isna(r["std"]):  # mean ± std
+            _mean_std(row, r, got[0])
         else:  # a mark (or a figure's approximate value) against a comparison model
-            base = compared_init(r)
-            x = got[0]
-            y = scores.get((task, keys[0][1], base, fraction)) if base else None
-            printed = []
-            if has_mean:
-                printed.append(f"about {r['mean']:.1f}" if r["approx"] or not has_std else f"{r['mean']:.2f}")
-            if r["mark"]:
-                printed.append(f"{r['mark']} {comparison}")
-            if not pd.isna(r["p_value"]):
-                printed.append(f"{r['higher']} higher, p = {r['p_value']:.2g}")
-            row["paper"] = "; ".join(printed)
-            if x is None or len(x) < 2:
-                row.update(consistent=NOT_RUN)
-            else:
-                row["ours"] = _ms(x)
-                if has_mean:
-                    row["ours − paper"] = f"{x.mean() - r['mean']:+.2f}"
-                want = _better(r["mark"])
-                if y is not None and len(y) > 1:
-                    d, p = x.mean() - y.mean(), ttest(x, y)
-                    row["test"] = f"ours vs {get_init(base).label}: {d:+.2f}, p = {p:.2g} ({significance_mark(p)})"
-                    if not pd.isna(r["p_value"]):  # a winner and a printed p
-                        paper_sig, paper_up = is_significant(r["p_value"]), r["higher"] == r["init"]
-                        ok = (is_significant(p) and (d > 0) == paper_up) if paper_sig else not is_significant(p)
-                        row["consistent"] = CONSISTENT if ok else INCONSISTENT
-                    elif want is not None:
-                        ours = bool(is_significant(p) and d > 0)
-                        if r["mark"] == "n.s.":
-                            ours = bool(is_significant(p))
-                        row["consistent"] = CONSISTENT if ours == want else INCONSISTENT
+            _mark(row, r, got[0], scores, keys[0])
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _difference(row: dict, r, got: list) -> None:
+    """A printed difference of two models: ours tested against it (Welch)."""
+    row["paper"] = f"{r['mean']:+.2f} {r['mark']}".strip()
+    if any(g is None or len(g) < 2 for g in got):
+        row.update(consistent=NOT_RUN)
+        return
+    d, p = _difference_test(got[0], got[1], float(r["mean"]))
+    _, p0 = _difference_test(got[0], got[1], 0.0)
+    row.update({"ours": f"{d:+.2f} {significance_mark(p0)}", "ours − paper": f"{d - r['mean']:+.2f}",
+                "test": f"Welch t-test of ours against the printed difference: p = {p:.2g}",
+                "consistent": CONSISTENT if p >= ALPHA else INCONSISTENT})
+
+
+def _mean_std(row: dict, r, x) -> None:
+    """A printed mean ± std: ours tested against it from the summaries (the paper's runs assumed)."""
+    row["paper"] = f"{r['mean']:.2f} ± {r['std']:.2f}"
+    if x is None or len(x) < 2:
+        row.update(consistent=NOT_RUN)
+        return
+    std = papers.as_sample_std(float(r["std"]), PAPER_RUNS, "population")
+    p = ttest_from_stats(x.mean(), x.std(ddof=1), len(x), float(r["mean"]), std, PAPER_RUNS)
+    row.update({"ours": _ms(x), "ours − paper": f"{x.mean() - r['mean']:+.2f}",
+                "test": f"t-test from summaries, paper n = {PAPER_RUNS} assumed: p = {p:.2g}",
+                "consistent": CONSISTENT if p >= ALPHA else INCONSISTENT})
+
+
+def _mark(row: dict, r, x, scores: dict, key: tuple) -> None:
+    """A printed mark (or a figure's approximate value) against a comparison model: ours tested the same way."""
+    task, arch, _, fraction = key
+    has_mean, has_std = not pd.isna(r["mean"]), not pd.isna(r["std"])
+    base = compared_init(r)
+    y = scores.get((task, arch, base, fraction)) if base else None
+    printed = []
+    if has_mean:
+        printed.append(f"about {r['mean']:.1f}" if r["approx"] or not has_std else f"{r['mean']:.2f}")
+    if r["mark"]:
+        printed.append(f"{r['mark']} {r['comparison']}")
+    if not pd.isna(r["p_value"]):
+        printed.append(f"{r['higher']} higher, p = {r['p_value']:.2g}")
+    row["paper"] = "; ".join(printed)
+    if x is None or len(x) < 2:
+        row.update(consistent=NOT_RUN)
+        return
+    row["ours"] = _ms(x)
+    if has_mean:
+        row["ours − paper"] = f"{x.mean() - r['mean']:+.2f}"
+    if y is None or len(y) < 2:
+        return
+    want = _better(r["mark"])
+    d, p = x.mean() - y.mean(), ttest(x, y)
+    row["test"] = f"ours vs {get_init(base).label}: {d:+.2f}, p = {p:.2g} ({significance_mark(p)})"
+    if not pd.isna(r["p_value"]):  # a winner and a printed p
+        paper_sig, paper_up = is_significant(r["p_value"]), r["higher"] == r["init"]
+        ok = (is_significant(p) and (d > 0) == paper_up) if paper_sig else not is_significant(p)
+        row["consistent"] = CONSISTENT if ok else INCONSISTENT
+    elif want is not None:
+        ours = bool(is_significant(p) and d > 0)
+        if r["mark"] == "n.s.":
+            ours = bool(is_significant(p))
+        row["consistent"] = CONSISTENT if ours == want else INCONSISTENT
 
 
 def counts(table: pd.DataFrame) -> dict:
