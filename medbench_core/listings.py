@@ -54,9 +54,8 @@ def weights_table(*, code: bool = False, cached: bool = False) -> pd.DataFrame:
         row = {"key": _name(k, code), "weights": r.label, "stands for": r.paper_analog, "family": r.family,
                "source": host, "converter": r.converter,
                "check": r.pin if (r.sha256 or k not in pins) else "recorded locally",
-               "layout": "verified" if r.layout_verified else "from the release's description",
-               "licence": r.licence, "citation": r.citation}
+               "layout": "verified" if r.layout_verified else "from the release's description"}
         if cached:
             row["cached"] = "yes" if converted_path(k).is_file() else "no"
-        rows.append(row)
+        rows.append(row | {"licence": r.licence, "citation": r.citation})
     return pd.DataFrame(rows)
