@@ -63,6 +63,13 @@ def rank_grid(name: str, section: str | None = None, *, profile: str = DEFAULT, 
         raise BadValueError(f"section {section!r} compares architectures; rank your model in a section that "
                             "compares initialisations (granularity, self-supervised, domain-adaptation)")
     arch = models[name]["arch"]
+    if arch not in base.archs:
+        from .profiles import list_profiles
+
+        fits = [p for p in list_profiles() if arch in Grid.of(GridRequest(section, profile=p)).archs]
+        raise BadValueError(f"your model {name} is a {arch}; the {section} section trains {', '.join(base.archs)} on "
+                            f"profile {base.profile}: add a checkpoint of that architecture, or rank it on "
+                            f"{' or '.join(fits) if fits else 'a profile whose section trains ' + arch}")
     inits = [i for i in base.inits if i != name] + [name]
     return Grid.of(GridRequest(section, profile=profile, **{**request, "inits": inits, "arch": arch}))
 

@@ -121,7 +121,7 @@ def find_backbone(tensors: dict, arch: str, *, prefix: str | None = None, source
     else:
         anchor = next(iter(want))
         candidates = sorted({k[:len(k) - len(anchor)] for k in tensors
-                             if k == anchor or k.endswith("." + anchor)}, key=len)
+                             if k == anchor or k.endswith("." + anchor)}, key=lambda p: (len(p), p))
     full, best = [], (None, -1, want)
     for p in candidates:
         got = {k[len(p):]: v for k, v in tensors.items() if k.startswith(p)}

@@ -90,7 +90,8 @@ def test_a_model_is_added_from_each_layout_audited_and_listed_as_yours(layout, r
 
 REFUSED = {
     "ambiguous: two whole encoders": (_moco, [], 2, "holds 2 different whole test_resnet backbones; say which is "
-                                                    "the model: --prefix 'state_dict.module.encoder_q.'"),
+                                                    "the model: --prefix 'state_dict.module.encoder_k.' or --prefix "
+                                                    "'state_dict.module.encoder_q.'"),
     "incomplete: a tensor missing": (lambda p, s: torch.save({k: v for k, v in s.items()
                                                               if k != "layer1.0.conv1.weight"}, p), [], 4,
                                      "does not hold a whole test_resnet backbone"),
