@@ -14,6 +14,18 @@ from .tables import Table, frame_table, grid_html, mean_std, wrap
 from .tasks import get_task_spec
 
 
+def flagged_sentence(summary: pd.DataFrame) -> str:
+    """The caption's sentence for cells holding a flagged run (none when no cell does)."""
+    flagged = "flagged" in summary.columns and summary["flagged"].any()
+    return f" {FLAG_MARK}: the cell holds a flagged run, named below." if flagged else ""
+
+
+def headed_table(caption_html: str, corner: str, head_html: str, rows_html: list[str]) -> str:
+    """A ``mb-table`` from its caption (HTML), corner cell, header cells and row HTML, in its scrolling box."""
+    return wrap(f'<table class="mb-table"><caption>{caption_html}</caption><thead><tr><th>{corner}</th>{head_html}'
+                f"</tr></thead><tbody>{''.join(rows_html)}</tbody></table>")
+
+
 def runs_table(df: pd.DataFrame, groups, tasks, flags: pd.DataFrame | None = None) -> Table:
     """Every run's test score (percent), seed by seed, one row per model (and training fraction, when there are
     several) and one column per task; flagged runs carry ``FLAG_MARK``."""
@@ -73,11 +85,8 @@ def scores_table(summary: pd.DataFrame, groups, tasks, *, baseline: str, caption
     legend = (f"{html.escape(caption)} Bold: best mean. Highlighted: not significantly different from the best "
               f"(independent two-sample t-test, p ≥ {ALPHA}). Marks against {html.escape(group_label(baseline))}: "
               "n.s. p ≥ 0.05, * p &lt; 0.05, ** p &lt; 0.01, *** p &lt; 0.0001. Mean ± sample std over seeds."
-              + (f" {FLAG_MARK}: the cell holds a flagged run, named below." if "flagged" in s.columns
-                 and s["flagged"].any() else ""))
-    table = (f'<table class="mb-table"><caption>{legend}</caption><thead><tr><th>{row_title}</th>'
-             f"{head}</tr></thead><tbody>{''.join(rows_html)}</tbody></table>")
-    return Table(text, wrap(table))
+              + flagged_sentence(s))
+    return Table(text, headed_table(legend, row_title, head, rows_html))
 
 
 def provenance(df: pd.DataFrame) -> Table:

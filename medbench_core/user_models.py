@@ -62,6 +62,15 @@ def user_models() -> dict[str, dict]:
     return models
 
 
+def _write_registry(models: dict) -> None:
+    """The registry file, written atomically (readable, sorted JSON: a diff shows what changed)."""
+    from .paths import atomic_write_bytes
+
+    path = registry_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(path, (json.dumps({"models": models}, indent=1, sort_keys=True) + "\n").encode())
+
+
 def weights_key(name: str, arch: str) -> str:
     return f"{arch}.{TAG_PREFIX}{name}"
 
@@ -159,9 +168,8 @@ def add_model(name: str, arch: str, file: str | os.PathLike, *, prefix: str | No
     entry of the same name) and register it for this session. Returns its entry."""
     from . import pretrain
     from .models import build_classifier, classifier_head_prefixes, get_arch, load_backbone
-    from .paths import atomic_write_bytes, cleaned_on_failure
-    from .zoo import converted_path, records
-    from .zoo.fetch import sha256_file
+    from .zoo import records
+    from .zoo.fetch import save_converted, sha256_file
 
     if not NAME_RE.match(name or ""):
         raise BadValueError(f"model name {name!r}: use 2-40 lower-case letters, digits and '_', starting with a "
@@ -177,26 +185,16 @@ def add_model(name: str, arch: str, file: str | os.PathLike, *, prefix: str | No
     tensors = read_tensors(file)
     chosen, state = find_backbone(tensors, arch, prefix=prefix, source=str(file))
     heads = classifier_head_prefixes(arch)
-    report = load_backbone(build_classifier(arch, 1000), {k: v for k, v in state.items() if not k.startswith(heads)},
-                           head_prefixes=heads, source=f"{file} (your model {name}, prefix {chosen!r})")
+    backbone = {k: v for k, v in state.items() if not k.startswith(heads)}
+    report = load_backbone(build_classifier(arch, 1000), backbone, head_prefixes=heads,
+                           source=f"{file} (your model {name}, prefix {chosen!r})")
     sha = sha256_file(file)
     entry = {"arch": arch, "file": str(file.resolve()), "sha256": sha, "prefix": chosen,
              "label": label or name, "backbone_tensors": report.loaded,
              "added_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-    import torch
-
-    out = converted_path(weights_key(name, arch), cache_dir)
-    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
-    with cleaned_on_failure(tmp, out):
-        torch.save({"arch": arch, "state_dict": {k: v for k, v in state.items() if not k.startswith(heads)},
-                    "weights_key": weights_key(name, arch), "source_sha256": sha, "converter": f"prefix {chosen!r}",
-                    "backbone_tensors": report.loaded, "head_dropped": report.dropped_head,
-                    "imported_at": entry["added_at"], "source_file": file.name}, tmp)
-        os.replace(tmp, out)
-    models = {**known, name: entry}
-    path = registry_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(path, (json.dumps({"models": models}, indent=1, sort_keys=True) + "\n").encode())
+    save_converted(weights_key(name, arch), arch, backbone, report, sha=sha, converter=f"prefix {chosen!r}",
+                   source=file, cache_dir=cache_dir)
+    _write_registry({**known, name: entry})
     records.register_user(name, entry, replace=True)
     pretrain.register_user(name, entry, replace=True)
     return entry
@@ -206,7 +204,6 @@ def remove_model(name: str, cache_dir=None) -> None:
     """Remove your model ``name`` from the registry and its converted weights from the cache. Runs already stored
     stay in their stores (their rows name the model and its sha256)."""
     from . import pretrain
-    from .paths import atomic_write_bytes
     from .zoo import converted_path, records
 
     models = user_models()
@@ -214,7 +211,7 @@ def remove_model(name: str, cache_dir=None) -> None:
         raise BadValueError(f"no model of yours is called {name!r}; yours: {', '.join(models) or 'none'} "
                             f"({registry_path()})")
     entry = models.pop(name)
-    atomic_write_bytes(registry_path(), (json.dumps({"models": models}, indent=1, sort_keys=True) + "\n").encode())
+    _write_registry(models)
     converted_path(weights_key(name, entry["arch"]), cache_dir).unlink(missing_ok=True)
     records.unregister_user(name, entry)
     pretrain.unregister_user(name)

@@ -16,9 +16,10 @@ from ..flags import FLAG_MARK
 from ..inputs import task_of
 from ..models import get_arch
 from ..pretrain import get_init
+from ..run_tables import flagged_sentence, headed_table
 from ..scores import group_label, main_scores, pair_differences
 from ..stats import ALPHA, holm, is_significant
-from ..tables import Table, frame_table, grid_html, mean_std, wrap
+from ..tables import Table, frame_table, grid_html, mean_std
 from ..tasks import CLASSIFICATION, get_task_spec
 from ..verdicts import Verdict, outcome
 from .base import Results, Section, directions_table, same_sign
@@ -57,12 +58,8 @@ def fraction_table(summary: pd.DataFrame, groups, task: str, *, caption: str, di
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
     legend = (f"{html.escape(caption)} Columns: share of the training split (labelled images). Bold: best mean per "
               f"column; highlighted: not significantly different from it (p ≥ {ALPHA}). Difference rows: points, "
-              "with the t-test mark (n.s., *, **, ***)."
-              + (f" {FLAG_MARK}: the cell holds a flagged run, named below." if "flagged" in s.columns
-                 and s["flagged"].any() else ""))
-    table = (f'<table class="mb-table"><caption>{legend}</caption><thead><tr><th>Model</th>{head}'
-             f"</tr></thead><tbody>{''.join(rows_html)}</tbody></table>")
-    return Table(text, wrap(table))
+              "with the t-test mark (n.s., *, **, ***)." + flagged_sentence(s))
+    return Table(text, headed_table(legend, "Model", head, rows_html))
 
 
 def plot_learning_curves(df: pd.DataFrame, groups, task: str, *, title: str, synthetic: bool = True):

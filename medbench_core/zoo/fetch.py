@@ -138,20 +138,28 @@ def import_file(key: str, file: str | os.PathLike, *, cache_dir=None) -> Path:
     if file.stat().st_size == 0:
         raise LayoutError(f"{file} is empty (0 bytes): the download did not complete; download it again "
                           f"({rec.page})")
-    import torch
-
     sha = verify_checksum(rec, file, cache_dir)
     state, report = convert_and_audit(rec, file)
+    out = save_converted(key, rec.arch, state, report, sha=sha, converter=rec.converter, source=file,
+                         cache_dir=cache_dir)
+    if not rec.sha256 and key not in recorded_pins(cache_dir):
+        _record_pin(key, sha, str(file), cache_dir)
+    return out
+
+
+def save_converted(key: str, arch: str, state: dict, report, *, sha: str, converter: str, source: Path,
+                   cache_dir=None) -> Path:
+    """Write audited, converted weights as ``weights/<key>.pt`` (atomically), with where they came from."""
+    import torch
+
     out = converted_path(key, cache_dir)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp")
     with cleaned_on_failure(tmp, out):
-        torch.save({"arch": rec.arch, "state_dict": state, "weights_key": key, "source_sha256": sha,
-                    "converter": rec.converter, "backbone_tensors": report.loaded, "head_dropped": report.dropped_head,
-                    "imported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"), "source_file": file.name},
-                   tmp)
+        torch.save({"arch": arch, "state_dict": state, "weights_key": key, "source_sha256": sha,
+                    "converter": converter, "backbone_tensors": report.loaded, "head_dropped": report.dropped_head,
+                    "imported_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "source_file": Path(source).name}, tmp)
         os.replace(tmp, out)
-    if not rec.sha256 and key not in recorded_pins(cache_dir):
-        _record_pin(key, sha, str(file), cache_dir)
     return out
 
 
