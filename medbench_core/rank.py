@@ -60,8 +60,11 @@ def rank_grid(name: str, section: str | None = None, *, profile: str = DEFAULT, 
     section = section or default_section()
     base = Grid.of(GridRequest(section, profile=profile, **request))
     if base.section.compare != "init":
+        from .sections import get_section, list_sections
+
+        fits = [s for s in list_sections() if get_section(s).compare == "init"]
         raise BadValueError(f"section {section!r} compares architectures; rank your model in a section that "
-                            "compares initialisations (granularity, self-supervised, domain-adaptation)")
+                            f"compares initialisations ({', '.join(fits)})")
     arch = models[name]["arch"]
     if arch not in base.archs:
         from .profiles import list_profiles
@@ -91,8 +94,8 @@ def rank(name: str, section: str | None = None, *, profile: str = DEFAULT, resul
     try:
         df = load_grid_results(grid, results_dir)
     except RuntimeError as e:
-        raise BadValueError(f"{e}: train them with `medbench rank {name} --section {grid.section.key} --profile "
-                            f"{grid.profile} --train` (stored runs are read, never trained again)") from None
+        raise BadValueError(f"{e}: train them by giving the same command with --train (stored runs are read, never "
+                            "trained again)") from None
     summary = summarize(df, baseline=grid.section.baseline)
     summary = summary[summary["fraction"] == max(grid.fractions)]
     per_task = {t: _task_verdict(name, df, summary[summary["task"] == t]) for t in grid.tasks}

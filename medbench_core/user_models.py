@@ -178,6 +178,11 @@ def add_model(name: str, arch: str, file: str | os.PathLike, *, prefix: str | No
     if name in pretrain.list_inits() and name not in known:
         raise BadValueError(f"{name!r} is an initialisation medbench registers; give your model another name")
     get_arch(arch)  # raises listing the valid ones
+    from .paths import check_writable_dir
+
+    if registry_path().is_dir():
+        raise BadPathError(f"{registry_path()} is a folder; $MEDBENCH_MODELS names the registry file (models.json)")
+    check_writable_dir(registry_path().parent, "the folder of your models' registry")  # before any reading
     file = Path(file).expanduser()
     if not file.is_file():
         raise BadPathError(f"{file} is {'a folder' if file.is_dir() else 'not a regular file' if file.exists() else 'missing'}"

@@ -63,7 +63,7 @@ def test_rank_names_what_is_missing_and_how_to_train_it(registry, capsys):
     capsys.readouterr()
     assert main(["rank", "mine", *GRID, "--results-dir", str(registry / "empty")]) == 2
     err = capsys.readouterr().err
-    assert "runs of this grid are not in" in err and "--train" in err and err.count("\n") == 1
+    assert "runs of this grid are not in" in err and "the same command with --train" in err and err.count("\n") == 1
     assert main(["rank", "imagenet", *GRID]) == 2
     assert "is not one of your models" in capsys.readouterr().err
     assert main(["rank", "mine", "--profile", "paper"]) == 2  # the papers' grids train resnet50, not test_resnet

@@ -160,3 +160,12 @@ def test_a_registry_that_is_not_the_registry_is_named(registry, capsys):
     registry_path().write_text("not json")
     assert main(["models", "list"]) == 4
     assert str(registry_path()) in capsys.readouterr().err
+
+
+def test_a_registry_path_that_is_a_folder_is_refused_before_reading_the_file(registry, monkeypatch, capsys):
+    monkeypatch.setenv("MEDBENCH_MODELS", str(registry))
+    path = registry / "mine.pth"
+    _plain(path, _state())
+    assert main(["models", "add", "mine", "--arch", ARCH, "--file", str(path)]) == 3
+    assert "is a folder; $MEDBENCH_MODELS names the registry file" in capsys.readouterr().err
+    assert not (registry / "cache" / "weights").exists()  # nothing converted
